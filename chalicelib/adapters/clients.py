@@ -1,0 +1,58 @@
+"""boto3 clients, created on first use and reused across invocations of a warm Lambda container.
+
+Nothing here runs at import time: importing boto3 is paid once per cold start, creating a client only
+when an event first needs one. Retries use botocore's adaptive mode with a bounded number of attempts,
+so throttling slows sgguard down instead of failing it, and a lasting error still ends the invocation.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cache
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mypy_boto3_ec2 import EC2Client
+    from mypy_boto3_sns import SNSClient
+    from mypy_boto3_sts import STSClient
+
+MAX_ATTEMPTS = 4
+
+
+@cache
+def _client(service: str, region: str | None) -> Any:
+    import boto3  # deferred: the pure core and the CLI's offline mode never pay for it
+    from botocore.config import Config
+
+    config = Config(
+        retries={"mode": "adaptive", "max_attempts": MAX_ATTEMPTS},
+        connect_timeout=5,
+        read_timeout=20,
+        user_agent_extra="sgguard",
+    )
+    session: Any = boto3.session.Session()
+    return session.client(service, region_name=region, config=config)
+
+
+def _region(region: str | None) -> str | None:
+    return region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+
+
+def ec2(region: str | None = None) -> EC2Client:
+    client: EC2Client = _client("ec2", _region(region))
+    return client
+
+
+def sns(region: str | None = None) -> SNSClient:
+    client: SNSClient = _client("sns", _region(region))
+    return client
+
+
+def sts(region: str | None = None) -> STSClient:
+    client: STSClient = _client("sts", _region(region))
+    return client
+
+
+def reset() -> None:
+    """Forget every client (tests switch between moto and a moto server; the Lambda never calls it)."""
+    _client.cache_clear()

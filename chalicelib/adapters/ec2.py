@@ -1,0 +1,181 @@
+"""EC2: group names, the current state of rules, and revocation by rule id.
+
+Revocation always names rules by ``SecurityGroupRuleIds``: the IpPermissions form needs an exact
+match of every field and either fails or misses a rule that differs in a description. Errors become
+outcomes (``already-absent``, ``failed``) per rule, so one bad rule never hides the others.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from chalicelib.adapters import clients
+from chalicelib.rules import Direction, Rule, Source, canonical_cidr, normalise_protocol
+
+if TYPE_CHECKING:
+    from mypy_boto3_ec2.type_defs import SecurityGroupRuleTypeDef
+
+Outcome = Literal["revoked", "already-absent", "failed"]
+
+# Errors meaning "the rule (or its group) is not there any more": the goal is reached.
+_GONE = frozenset(
+    {
+        "InvalidSecurityGroupRuleId.NotFound",
+        "InvalidPermission.NotFound",
+        "InvalidGroup.NotFound",
+        "InvalidSecurityGroupRuleId.Malformed",
+    }
+)
+_DESCRIBE_BATCH = 1000
+
+_group_names: dict[str, str] = {}
+
+
+@dataclass(frozen=True, slots=True)
+class RevokeResult:
+    outcome: Outcome
+    error: str | None = None
+
+
+class AwsUnavailable(RuntimeError):
+    """AWS could not be asked (no credentials, no network, access denied to a read call)."""
+
+
+def _error_text(error: Exception) -> str:
+    if isinstance(error, ClientError):
+        info = error.response.get("Error", {})
+        return f"{info.get('Code', 'Error')}: {info.get('Message', str(error))}"
+    return f"{type(error).__name__}: {error}"
+
+
+def error_code(error: Exception) -> str:
+    if isinstance(error, ClientError):
+        return str(error.response.get("Error", {}).get("Code", ""))
+    return ""
+
+
+def group_names(group_ids: Iterable[str], region: str | None) -> dict[str, str]:
+    """Names of the given groups, cached for the life of the container: a group's name never changes.
+
+    Groups that no longer exist are simply absent from the answer.
+    """
+    wanted = sorted({g for g in group_ids if g not in _group_names})
+    if wanted:
+        try:
+            response = clients.ec2(region).describe_security_groups(
+                Filters=[{"Name": "group-id", "Values": wanted}]
+            )
+        except (ClientError, BotoCoreError) as error:
+            raise AwsUnavailable(_error_text(error)) from error
+        for group in response.get("SecurityGroups", []):
+            _group_names[group["GroupId"]] = group["GroupName"]
+    return {g: _group_names[g] for g in group_ids if g in _group_names}
+
+
+def forget_group_names() -> None:
+    _group_names.clear()
+
+
+def rule_from_describe(item: SecurityGroupRuleTypeDef | Mapping[str, Any]) -> Rule:
+    """A DescribeSecurityGroupRules entry as a canonical rule (one of the three rule sources)."""
+    protocol = normalise_protocol(item["IpProtocol"])
+    if "CidrIpv4" in item:
+        source = Source("cidr_ipv4", canonical_cidr(item["CidrIpv4"]))
+    elif "CidrIpv6" in item:
+        source = Source("cidr_ipv6", canonical_cidr(item["CidrIpv6"]))
+    elif "PrefixListId" in item:
+        source = Source("prefix_list", item["PrefixListId"])
+    else:
+        source = Source("security_group", item.get("ReferencedGroupInfo", {}).get("GroupId", "?"))
+    all_traffic = protocol == "-1"
+    direction: Direction = "egress" if item.get("IsEgress") else "ingress"
+    return Rule(
+        group_id=item["GroupId"],
+        direction=direction,
+        protocol=protocol,
+        from_port=None if all_traffic else item.get("FromPort"),
+        to_port=None if all_traffic else item.get("ToPort"),
+        source=source,
+        rule_id=item.get("SecurityGroupRuleId"),
+        rule_arn=item.get("SecurityGroupRuleArn"),
+        description=item.get("Description"),
+    )
+
+
+def _describe(region: str | None, **kwargs: Any) -> Iterator[Rule]:
+    paginator = clients.ec2(region).get_paginator("describe_security_group_rules")
+    try:
+        for page in paginator.paginate(**kwargs):
+            for item in page.get("SecurityGroupRules", []):
+                yield rule_from_describe(item)
+    except (ClientError, BotoCoreError) as error:
+        if error_code(error) in _GONE:
+            return
+        raise AwsUnavailable(_error_text(error)) from error
+
+
+def rules_of_group(group_id: str, region: str | None) -> list[Rule]:
+    """Every current rule of a group, ingress and egress."""
+    return list(_describe(region, Filters=[{"Name": "group-id", "Values": [group_id]}]))
+
+
+def rules_by_id(rule_ids: Iterable[str], region: str | None) -> dict[str, Rule]:
+    """The current state of the given rules; ids that no longer exist are absent from the answer."""
+    ids = sorted(set(rule_ids))
+    found: dict[str, Rule] = {}
+    for start in range(0, len(ids), _DESCRIBE_BATCH):
+        batch = ids[start : start + _DESCRIBE_BATCH]
+        filters = [{"Name": "security-group-rule-id", "Values": batch}]
+        for rule in _describe(region, Filters=filters):
+            if rule.rule_id:
+                found[rule.rule_id] = rule
+    return found
+
+
+def revoke(
+    group_id: str, direction: Direction, rule_ids: list[str], region: str | None
+) -> dict[str, RevokeResult]:
+    """Revoke the rules in one call; on a per-rule error, retry them one by one to tell them apart."""
+    if not rule_ids:
+        return {}
+    try:
+        _revoke_call(group_id, direction, rule_ids, region)
+        return dict.fromkeys(rule_ids, RevokeResult("revoked"))
+    except (ClientError, BotoCoreError) as error:
+        if len(rule_ids) == 1:
+            return {rule_ids[0]: _result_of(error)}
+        if error_code(error) not in _GONE:
+            return dict.fromkeys(rule_ids, _result_of(error))
+    results: dict[str, RevokeResult] = {}
+    for rule_id in rule_ids:
+        try:
+            _revoke_call(group_id, direction, [rule_id], region)
+            results[rule_id] = RevokeResult("revoked")
+        except (ClientError, BotoCoreError) as error:
+            results[rule_id] = _result_of(error)
+    return results
+
+
+def _result_of(error: Exception) -> RevokeResult:
+    if error_code(error) in _GONE:
+        return RevokeResult("already-absent")
+    return RevokeResult("failed", _error_text(error))
+
+
+def _revoke_call(group_id: str, direction: Direction, rule_ids: list[str], region: str | None) -> None:
+    client = clients.ec2(region)
+    if direction == "egress":
+        response: Mapping[str, Any] = client.revoke_security_group_egress(
+            GroupId=group_id, SecurityGroupRuleIds=rule_ids
+        )
+    else:
+        response = client.revoke_security_group_ingress(GroupId=group_id, SecurityGroupRuleIds=rule_ids)
+    if response.get("Return") is False:
+        raise ClientError(
+            {"Error": {"Code": "RevokeReturnedFalse", "Message": "AWS answered Return=false"}},
+            "RevokeSecurityGroupIngress" if direction == "ingress" else "RevokeSecurityGroupEgress",
+        )

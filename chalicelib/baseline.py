@@ -1,0 +1,223 @@
+"""The baseline: the controls a rule is judged against, validated up front.
+
+A control is data, never code: which directions, protocols, ports and sources it forbids, optionally
+only in groups of a given name, and what to do about it. Every built-in control (Security Hub's
+EC2.2/13/14/18/19/53/54 and sgguard's SGG.1) is written in this language in a bundled TOML preset,
+so that a change to what sgguard enforces is a reviewed diff of a text file.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from functools import cached_property, lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from chalicelib.rules import MAX_PORT, canonical_cidr, normalise_protocol
+
+Severity = Literal["CRITICAL", "HIGH", "MEDIUM", "LOW", "INFORMATIONAL"]
+SEVERITY_ORDER: Mapping[str, int] = {"INFORMATIONAL": 0, "LOW": 1, "MEDIUM": 2, "HIGH": 3, "CRITICAL": 4}
+Action = Literal["revoke", "notify"]
+DEFAULT_PRESET = "aws-foundational"
+
+PortRange = tuple[int, int]
+
+
+def _port_range(value: Any) -> Any:
+    """Accept 22, "22" or "8000-8100"; say what is wrong in words an editor of the file understands."""
+    if isinstance(value, bool):
+        raise ValueError(f"{value!r} is not a port")
+    if isinstance(value, int):
+        low = high = value
+    elif isinstance(value, str):
+        parts = value.split("-")
+        if len(parts) not in (1, 2) or not all(p.strip().isdigit() for p in parts):
+            raise ValueError(f"{value!r} is not a port or a range such as 8000-8100")
+        low, high = int(parts[0]), int(parts[-1])
+    else:
+        return value
+    for port in (low, high):
+        if not 0 <= port <= MAX_PORT:
+            raise ValueError(f"{port} is not a port (0-{MAX_PORT})")
+    if low > high:
+        raise ValueError(f"{value!r}: the range starts after it ends")
+    return (low, high)
+
+
+Ports = list[Annotated[PortRange, BeforeValidator(_port_range)]]
+
+SOURCE_KEYWORDS = frozenset({"world", "internet", "any"})
+
+
+def _protocol(value: Any) -> str:
+    if isinstance(value, str) and value.strip().lower() == "all":
+        return "all"
+    if isinstance(value, str | int):
+        return normalise_protocol(value)
+    raise ValueError(f"{value!r} is not a protocol")
+
+
+def _source(value: Any) -> str:
+    if isinstance(value, str) and value in SOURCE_KEYWORDS:
+        return value
+    if isinstance(value, str):
+        try:
+            return canonical_cidr(value)
+        except ValueError:
+            pass
+    raise ValueError(f"{value!r} is not a source: use world, internet, any or a CIDR block")
+
+
+class Control(BaseModel):
+    """One thing a rule must not do.
+
+    ``sources``: ``world`` is exactly 0.0.0.0/0 or ::/0; ``internet`` is a CIDR that is not the world
+    but holds global addresses and is /8 (IPv4) or /16 (IPv6) or wider; ``any`` is every source; a CIDR
+    matches a rule whose source opens every address of it. ``ports`` lists forbidden ports;
+    ``allowed_ports`` instead lists, per protocol, the only ports allowed (Security Hub EC2.18's form:
+    a protocol it does not name allows none). With neither, every port of the protocols is forbidden.
+    Protocol ``all`` matches every rule; an all-traffic rule (-1) matches every protocol.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_.\-]*$")
+    title: str = Field(min_length=1)
+    severity: Severity
+    directions: list[Literal["ingress", "egress"]] = Field(default=["ingress"], min_length=1)
+    protocols: list[Annotated[str, BeforeValidator(_protocol)]] = Field(min_length=1)
+    ports: Ports | None = None
+    allowed_ports: dict[Annotated[str, BeforeValidator(_protocol)], Ports] | None = None
+    sources: list[Annotated[str, BeforeValidator(_source)]] = Field(min_length=1)
+    group_name: str | None = None
+    mirrors: str | None = None
+    action: Action = "revoke"
+    rationale: str | None = None
+
+    @model_validator(mode="after")
+    def _one_port_form(self) -> Control:
+        if self.ports is not None and self.allowed_ports is not None:
+            raise ValueError(
+                "give either ports (forbidden) or allowed_ports (the only ones allowed), not both"
+            )
+        if self.allowed_ports is not None:
+            stray = sorted(set(self.allowed_ports) - set(self.protocols))
+            if stray:
+                raise ValueError(
+                    f"allowed_ports names protocols the control does not cover: {', '.join(stray)}"
+                )
+        return self
+
+    @cached_property
+    def covers_all_protocols(self) -> bool:
+        return "all" in self.protocols
+
+    @cached_property
+    def protocol_set(self) -> frozenset[str]:
+        return frozenset(self.protocols)
+
+    @cached_property
+    def cidr_sources(self) -> tuple[str, ...]:
+        return tuple(s for s in self.sources if s not in SOURCE_KEYWORDS)
+
+
+class Baseline(BaseModel):
+    """A named, ordered set of controls with unique ids."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    description: str | None = None
+    controls: list[Control]
+
+    @field_validator("controls")
+    @classmethod
+    def _unique_ids(cls, controls: list[Control]) -> list[Control]:
+        seen: set[str] = set()
+        for control in controls:
+            if control.id in seen:
+                raise ValueError(f"control id {control.id} appears twice")
+            seen.add(control.id)
+        return controls
+
+    @cached_property
+    def needs_group_names(self) -> bool:
+        return any(c.group_name is not None for c in self.controls)
+
+
+class BaselineError(ValueError):
+    """A baseline that cannot be used; ``errors`` name the file, the control and the field."""
+
+    def __init__(self, source: str, errors: list[str]) -> None:
+        super().__init__(f"{source}: " + "; ".join(errors))
+        self.source = source
+        self.errors = errors
+
+
+def _describe_errors(error: ValidationError, data: Mapping[str, Any]) -> list[str]:
+    messages = []
+    for item in error.errors(include_url=False):
+        loc = list(item["loc"])
+        text = ""
+        for index, part in enumerate(loc):
+            if isinstance(part, int):
+                text += f"[{part}]"
+                if index == 1 and loc[0] == "controls":
+                    controls = data.get("controls")
+                    if (
+                        isinstance(controls, list)
+                        and part < len(controls)
+                        and isinstance(controls[part], dict)
+                    ):
+                        text += f"({controls[part].get('id', '?')})"
+            else:
+                text += f".{part}" if text else str(part)
+        messages.append(f"{text or '(file)'}: {item['msg']}")
+    return messages
+
+
+def parse_baseline(text: str, source: str) -> Baseline:
+    """Parse and validate a baseline written in TOML; raise :class:`BaselineError` naming each fault."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise BaselineError(source, [f"not valid TOML: {error}"]) from None
+    try:
+        return Baseline.model_validate(data)
+    except ValidationError as error:
+        raise BaselineError(source, _describe_errors(error, data)) from None
+
+
+def preset_names() -> list[str]:
+    folder = resources.files("chalicelib") / "baselines"
+    return sorted(p.name.removesuffix(".toml") for p in folder.iterdir() if p.name.endswith(".toml"))
+
+
+@lru_cache(maxsize=16)
+def load_baseline(name_or_path: str = DEFAULT_PRESET) -> Baseline:
+    """A bundled preset by name, or a TOML file by path; cached, since a baseline never changes while
+    the function runs (a new baseline is a new deployment)."""
+    if name_or_path in preset_names():
+        resource = resources.files("chalicelib") / "baselines" / f"{name_or_path}.toml"
+        return parse_baseline(resource.read_text(encoding="utf-8"), f"preset {name_or_path}")
+    path = Path(name_or_path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        known = ", ".join(preset_names())
+        raise BaselineError(
+            name_or_path, [f"neither a preset ({known}) nor a readable file: {error}"]
+        ) from None
+    return parse_baseline(text, str(path))

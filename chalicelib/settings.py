@@ -1,0 +1,38 @@
+"""Stage settings, read from the environment at each invocation (Chalice applies a stage's variables
+only while a handler runs, and a Lambda's environment never changes under a warm container anyway).
+
+A wrong setting is an error, never a silent default: a guard that quietly runs in the wrong mode or
+against the wrong baseline is worse than one that fails loudly.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from chalicelib.baseline import DEFAULT_PRESET
+from chalicelib.decision import MODES, Mode
+
+
+class ConfigError(RuntimeError):
+    """A stage setting is missing or wrong; the message names the variable."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    mode: Mode
+    baseline: str
+    topic_arn: str | None
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        mode = env.get("REMEDIATION_MODE", "enforce").strip() or "enforce"
+        if mode not in MODES:
+            raise ConfigError(f"REMEDIATION_MODE={mode!r}: expected one of {', '.join(MODES)}")
+        topic = env.get("NOTIFY_TOPIC_ARN", "").strip() or None
+        if topic is not None and not (topic.startswith("arn:aws") and topic.count(":") == 5):
+            raise ConfigError(f"NOTIFY_TOPIC_ARN={topic!r} is not an SNS topic ARN")
+        baseline = env.get("BASELINE", "").strip() or DEFAULT_PRESET
+        return cls(mode=mode, baseline=baseline, topic_arn=topic)
