@@ -23,6 +23,7 @@ from pydantic import (
     Tag,
     ValidationError,
     field_validator,
+    model_validator,
 )
 
 from chalicelib.rules import ALL_PROTOCOLS, Direction, Rule, Source, canonical_cidr, normalise_protocol
@@ -41,18 +42,15 @@ class _Model(BaseModel):
 T = TypeVar("T")
 
 
-def _empty_collection_is_empty_list(value: Any) -> Any:
-    """CloudTrail writes an empty collection as ``{}`` and a full one as ``{"items": [...]}``."""
-    if value is None:
-        return {"items": []}
-    return value
-
-
 class Items(_Model, Generic[T]):
+    """CloudTrail writes an empty collection as ``{}`` (or ``null``), a full one as ``{"items": [...]}``."""
+
     items: list[T] = Field(default_factory=list)
 
-
-ItemsOf = Annotated[Items[T], BeforeValidator(_empty_collection_is_empty_list)]
+    @model_validator(mode="before")
+    @classmethod
+    def _null_is_empty(cls, value: Any) -> Any:
+        return {} if value is None else value
 
 
 def _cidr(value: str) -> str:
@@ -152,10 +150,10 @@ class IpPermission(_Model):
     ip_protocol: Protocol = Field(alias="ipProtocol")
     from_port: Port | None = Field(default=None, alias="fromPort")
     to_port: Port | None = Field(default=None, alias="toPort")
-    groups: ItemsOf[GroupPair] = Field(default_factory=Items)
-    ip_ranges: ItemsOf[IpRange] = Field(default_factory=Items, alias="ipRanges")
-    ipv6_ranges: ItemsOf[Ipv6Range] = Field(default_factory=Items, alias="ipv6Ranges")
-    prefix_list_ids: ItemsOf[PrefixListId] = Field(default_factory=Items, alias="prefixListIds")
+    groups: Items[GroupPair] = Field(default_factory=Items)
+    ip_ranges: Items[IpRange] = Field(default_factory=Items, alias="ipRanges")
+    ipv6_ranges: Items[Ipv6Range] = Field(default_factory=Items, alias="ipv6Ranges")
+    prefix_list_ids: Items[PrefixListId] = Field(default_factory=Items, alias="prefixListIds")
 
 
 class ReferencedGroupInfo(_Model):
@@ -195,11 +193,11 @@ class RuleSetItem(_Model):
 class AuthorizeRequest(_Model):
     group_id: str | None = Field(default=None, alias="groupId")
     group_name: str | None = Field(default=None, alias="groupName")
-    ip_permissions: ItemsOf[IpPermission] = Field(default_factory=Items, alias="ipPermissions")
+    ip_permissions: Items[IpPermission] = Field(default_factory=Items, alias="ipPermissions")
 
 
 class AuthorizeResponse(_Model):
-    security_group_rule_set: ItemsOf[RuleSetItem] = Field(default_factory=Items, alias="securityGroupRuleSet")
+    security_group_rule_set: Items[RuleSetItem] = Field(default_factory=Items, alias="securityGroupRuleSet")
 
 
 # --- ModifySecurityGroupRules ----------------------------------------------------------------------

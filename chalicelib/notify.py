@@ -156,7 +156,7 @@ def text(decision: Decision, findings: list[FindingDoc], omitted: int) -> str:
     ]
     if any(f.action == "failed" for f in findings):
         lines.append(
-            "Some rules could NOT be revoked and are still open: revoke them by hand, then check sgguard's role."
+            "Some rules could NOT be revoked and are still open: revoke them by hand, check sgguard's role."
         )
     revoked = [f for f in findings if f.action in ("revoked", "already-absent")]
     if revoked:

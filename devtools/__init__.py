@@ -1,0 +1,1 @@
+"""Developer tools: event generation, the demo and benchmark helpers (not part of the Lambda package)."""

@@ -1,0 +1,104 @@
+"""A small AWS world in moto for handler tests: a VPC, an SNS topic named as the stage config expects,
+and an SQS queue subscribed to it, so that tests read the message a security team would receive."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+from chalice.test import Client
+
+from chalicelib.adapters import clients, ec2
+from tests.conftest import ACCOUNT, REGION
+
+
+@dataclass
+class World:
+    ec2: Any
+    sns: Any
+    sqs: Any
+    vpc_id: str
+    queue_url: str
+    topics: dict[str, str]
+    calls: list[str] = field(default_factory=list)
+
+    def group(self, name: str = "web") -> str:
+        response = self.ec2.create_security_group(
+            GroupName=name, Description=f"{name} tier", VpcId=self.vpc_id
+        )
+        return str(response["GroupId"])
+
+    def default_group(self) -> str:
+        groups = self.ec2.describe_security_groups(
+            Filters=[
+                {"Name": "vpc-id", "Values": [self.vpc_id]},
+                {"Name": "group-name", "Values": ["default"]},
+            ]
+        )["SecurityGroups"]
+        return str(groups[0]["GroupId"])
+
+    def rule_ids(self, group_id: str) -> set[str]:
+        from devtools.eventgen import group_rules
+
+        return {r["SecurityGroupRuleId"] for r in group_rules(self.ec2, group_id)}
+
+    def messages(self) -> list[dict[str, Any]]:
+        """Every SNS notification delivered to the queue: subject, attributes and the sqs document."""
+        out = []
+        while True:
+            got = self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0)
+            batch = got.get("Messages", [])
+            if not batch:
+                return out
+            for message in batch:
+                envelope = json.loads(message["Body"])
+                out.append(
+                    {
+                        "subject": envelope.get("Subject"),
+                        "attributes": {
+                            k: v["Value"] for k, v in envelope.get("MessageAttributes", {}).items()
+                        },
+                        "document": json.loads(envelope["Message"]),
+                    }
+                )
+                self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+    def invoke(self, event: dict[str, Any], stage: str = "prod") -> dict[str, Any]:
+        from app import app
+
+        with Client(app, stage_name=stage) as client:
+            payload: dict[str, Any] = client.lambda_.invoke("on_security_group_change", event).payload
+            return payload
+
+    def count_calls(self) -> None:
+        """Record every AWS API call sgguard's own clients make from now on."""
+        for client in (clients.ec2(REGION), clients.sns(REGION)):
+            client.meta.events.register("before-call", self._record)
+
+    def _record(self, model: Any, **_: Any) -> None:
+        self.calls.append(model.name)
+
+
+def build_world() -> Iterator[World]:
+    clients.reset()
+    ec2.forget_group_names()
+    ec2_client = boto3.client("ec2", region_name=REGION)
+    sns = boto3.client("sns", region_name=REGION)
+    sqs = boto3.client("sqs", region_name=REGION)
+    vpc_id = ec2_client.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    queue_url = sqs.create_queue(QueueName="security-team")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    topics = {}
+    for stage in ("dev", "prod"):
+        topic = sns.create_topic(Name=f"sgguard-notifications-{stage}")["TopicArn"]
+        assert topic == f"arn:aws:sns:{REGION}:{ACCOUNT}:sgguard-notifications-{stage}"
+        sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
+        topics[stage] = topic
+    yield World(ec2_client, sns, sqs, vpc_id, queue_url, topics)
+    clients.reset()
+    ec2.forget_group_names()
