@@ -1,0 +1,131 @@
+"""What Chalice deploys: the least-privilege policies, the EventBridge pattern, the stage settings."""
+
+from __future__ import annotations
+
+import ast
+import fnmatch
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import boto3
+import pytest
+
+from chalicelib.trigger import SECURITY_GROUP_RULE_CHANGES
+from tests.conftest import ROOT, SAMPLE_EVENTS, load_sample
+
+CONFIG = json.loads((ROOT / ".chalice" / "config.json").read_text())
+STAGES = sorted(CONFIG["stages"])
+SERVICES = {"ec2": "ec2", "sns": "sns", "sts": "sts", "dynamodb": "dynamodb", "s3": "s3"}
+
+
+def _api_names() -> dict[str, str]:
+    """boto3 method name -> IAM action, for the services sgguard may call."""
+    session = boto3.session.Session(region_name="eu-west-1")
+    names: dict[str, str] = {}
+    for service, prefix in SERVICES.items():
+        client = session.client(service)
+        for method, operation in client.meta.method_to_api_mapping.items():
+            names.setdefault(method, f"{prefix}:{operation}")
+    return names
+
+
+def _calls_in(path: Path, api: dict[str, str]) -> Iterator[str]:
+    for node in ast.walk(ast.parse(path.read_text())):
+        if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Attribute):
+            continue
+        if node.func.attr in api:
+            yield api[node.func.attr]
+        if node.func.attr == "get_paginator" and node.args and isinstance(node.args[0], ast.Constant):
+            yield api[str(node.args[0].value)]
+
+
+def actions_used_by_code() -> set[str]:
+    api = _api_names()
+    return {action for path in (ROOT / "chalicelib").rglob("*.py") for action in _calls_in(path, api)}
+
+
+def _policy(stage: str) -> dict:
+    return json.loads((ROOT / ".chalice" / CONFIG["stages"][stage]["iam_policy_file"]).read_text())
+
+
+def test_policy_generation_is_off_and_every_stage_has_its_own_policy() -> None:
+    assert CONFIG["autogen_policy"] is False
+    assert CONFIG["app_name"] == "sgguard"
+    assert set(STAGES) == {"dev", "prod"}
+    for stage in STAGES:
+        assert (ROOT / ".chalice" / f"policy-{stage}.json").exists()
+
+
+def test_scan_finds_the_calls_we_know_about() -> None:
+    used = actions_used_by_code()
+    assert {"ec2:RevokeSecurityGroupIngress", "ec2:DescribeSecurityGroupRules", "sns:Publish"} <= used
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_policy_grants_exactly_the_calls_the_code_makes(stage: str) -> None:
+    granted = set()
+    for statement in _policy(stage)["Statement"]:
+        assert statement["Effect"] == "Allow"
+        for action in statement["Action"]:
+            assert "*" not in action, f"wildcard action {action}"
+            if not action.startswith("logs:"):
+                granted.add(action)
+    assert granted == actions_used_by_code()
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_publish_is_scoped_to_the_stage_topic_and_revoke_to_security_groups(stage: str) -> None:
+    statements = {a: s for s in _policy(stage)["Statement"] for a in s["Action"]}
+    topic = CONFIG["stages"][stage]["environment_variables"]["NOTIFY_TOPIC_ARN"]
+    publish = statements["sns:Publish"]["Resource"]
+    assert publish != "*"
+    assert fnmatch.fnmatch(topic, publish)
+    for other_stage in STAGES:
+        if other_stage != stage:
+            other = CONFIG["stages"][other_stage]["environment_variables"]["NOTIFY_TOPIC_ARN"]
+            assert not fnmatch.fnmatch(other, publish)
+    for action in ("ec2:RevokeSecurityGroupIngress", "ec2:RevokeSecurityGroupEgress"):
+        assert statements[action]["Resource"] == "arn:aws:ec2:*:*:security-group/*"
+
+
+def test_stage_settings() -> None:
+    assert CONFIG["stages"]["prod"]["environment_variables"]["REMEDIATION_MODE"] == "enforce"
+    assert CONFIG["stages"]["dev"]["environment_variables"]["REMEDIATION_MODE"] == "dry-run"
+
+
+def test_app_registers_one_event_handler_with_the_pattern() -> None:
+    from app import app
+
+    [source] = app.event_sources
+    assert source.name == "on_security_group_change"
+    assert source.event_pattern == SECURITY_GROUP_RULE_CHANGES
+
+
+@pytest.fixture
+def events_client():
+    """moto's EventBridge pattern matcher (its TestEventPattern API answers without a result)."""
+    from moto.events.models import EventPattern
+
+    return EventPattern.load(json.dumps(SECURITY_GROUP_RULE_CHANGES))
+
+
+def _matches(matcher, event: dict) -> bool:
+    return bool(matcher.matches_event(event))
+
+
+@pytest.mark.parametrize("name", SAMPLE_EVENTS)
+def test_pattern_lets_through_rule_changes_and_stops_refused_calls(events_client, name: str) -> None:
+    event = load_sample(name)
+    expected = "errorCode" not in event["detail"]
+    assert _matches(events_client, event) is expected
+
+
+def test_pattern_stops_other_ec2_calls(events_client) -> None:
+    event = load_sample("authorize-ingress-all-traffic-world.json")
+    for name in ("RunInstances", "RevokeSecurityGroupIngress", "CreateSecurityGroup"):
+        event["detail"]["eventName"] = name
+        assert not _matches(events_client, event)
+    event["detail"]["eventName"] = "AuthorizeSecurityGroupIngress"
+    event["source"] = "aws.s3"
+    assert not _matches(events_client, event)
