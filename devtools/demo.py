@@ -103,9 +103,8 @@ def main() -> int:
                 colour = GREEN if decision["outcome"] == "compliant" else RED
                 print(f"    -> {colour}{decision['outcome']}{RESET}: {decision['reason']}")
                 for finding in decision["findings"]:
-                    print(
-                        f"       {finding['rule_id']} {finding['action']}  controls {', '.join(finding['controls'])}"
-                    )
+                    controls = ", ".join(finding["controls"])
+                    print(f"       {finding['rule_id']} {finding['action']}  controls {controls}")
 
         heading("4. The group afterwards: the mistake is gone, the harmless rules stay")
         show_rules(ec2, group)
