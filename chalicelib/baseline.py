@@ -184,7 +184,7 @@ def _describe_errors(error: ValidationError, data: Mapping[str, Any]) -> list[st
                         text += f"({controls[part].get('id', '?')})"
             else:
                 text += f".{part}" if text else str(part)
-        messages.append(f"{text or '(file)'}: {item['msg']}")
+        messages.append(f"{text or '(file)'}: {item['msg'].removeprefix('Value error, ')}")
     return messages
 
 

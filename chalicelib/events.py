@@ -372,7 +372,10 @@ def _location(loc: tuple[int | str, ...], prefix: str) -> str:
 
 
 def _errors(error: ValidationError, prefix: str = "") -> list[str]:
-    return [f"{_location(tuple(e['loc']), prefix)}: {e['msg']}" for e in error.errors(include_url=False)]
+    return [
+        f"{_location(tuple(e['loc']), prefix)}: {e['msg'].removeprefix('Value error, ')}"
+        for e in error.errors(include_url=False)
+    ]
 
 
 def parse_record(raw: Any) -> Record:
