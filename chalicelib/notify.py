@@ -55,7 +55,10 @@ def _rule_words(f: FindingDoc) -> str:
 def restore_command(f: FindingDoc, group_id: str | None, region: str | None) -> str:
     """The AWS CLI command that re-creates the rule exactly (JSON form: no shorthand quoting traps)."""
     permission: dict[str, Any] = {"IpProtocol": f.protocol}
-    if f.protocol != "-1":
+    if f.protocol in ("tcp", "udp"):
+        permission["FromPort"] = 0 if f.from_port is None or f.from_port < 0 else f.from_port
+        permission["ToPort"] = 65535 if f.to_port is None or f.to_port < 0 else f.to_port
+    elif f.protocol != "-1":
         permission["FromPort"] = -1 if f.from_port is None else f.from_port
         permission["ToPort"] = -1 if f.to_port is None else f.to_port
     described: dict[str, str] = {"Description": f.description} if f.description else {}

@@ -80,9 +80,13 @@ class Rule:
     @property
     def port_range(self) -> tuple[int, int]:
         """The ports the rule opens, as an inclusive range; every port when none is given."""
-        if self.protocol not in PORTED_PROTOCOLS or self.from_port is None or self.to_port is None:
+        if self.protocol not in PORTED_PROTOCOLS:
             return (0, MAX_PORT)
-        return (max(self.from_port, 0), min(self.to_port, MAX_PORT))
+        # A missing or negative bound means "every port" (-1 is AWS's "all"); never an empty range,
+        # which would let the rule pass every port-based control.
+        low = 0 if self.from_port is None or self.from_port < 0 else self.from_port
+        high = MAX_PORT if self.to_port is None or self.to_port < 0 else min(self.to_port, MAX_PORT)
+        return (low, high)
 
     @property
     def identity(self) -> tuple[object, ...]:

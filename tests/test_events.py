@@ -6,7 +6,6 @@ import copy
 from typing import Any
 
 import pytest
-from conftest import SAMPLE_EVENTS, load_sample
 
 from chalicelib.events import (
     AuthorizeRecord,
@@ -17,6 +16,7 @@ from chalicelib.events import (
     rule_change,
 )
 from chalicelib.rules import Rule, Source
+from tests.conftest import SAMPLE_EVENTS, load_sample
 
 SSH = "authorize-ingress-ssh-mixed-sources.json"
 SEVERAL = "authorize-ingress-several-permissions.json"
@@ -43,11 +43,17 @@ def without_rule_set(event: dict[str, Any]) -> dict[str, Any]:
     return event
 
 
+def parse_and_convert(event: Any) -> tuple[Rule, ...]:
+    """What the guard does with an event: parse it, then turn an Authorize or Modify into rules."""
+    record = parse_record(event)
+    if isinstance(record, AuthorizeRecord | ModifyRecord):
+        return rule_change(record).rules
+    return ()
+
+
 def errors_of(event: Any) -> list[str]:
     with pytest.raises(InvalidEvent) as caught:
-        record = parse_record(event)
-        assert isinstance(record, AuthorizeRecord | ModifyRecord)
-        rule_change(record)
+        parse_and_convert(event)
     assert caught.value.errors, "InvalidEvent must name at least one fault"
     return caught.value.errors
 
@@ -131,7 +137,8 @@ def test_a_call_from_another_service_is_other() -> None:
 def test_ssh_mixed_sources_yields_three_rules() -> None:
     change = rule_change(parse_record(load_sample(SSH)))  # type: ignore[arg-type]
     assert change.group_id == "sg-0f9e8d7c6b5a49382"
-    assert change.direction_known and change.ids_known
+    assert change.direction_known
+    assert change.ids_known
     assert change.account == "111122223333"
     assert change.region == "eu-west-1"
     ids = ["sgr-0aa11bb22cc33dd41", "sgr-0aa11bb22cc33dd42", "sgr-0aa11bb22cc33dd43"]

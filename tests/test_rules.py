@@ -229,3 +229,8 @@ def test_identity_differs_when_anything_aws_compares_differs(other: Rule) -> Non
 
 def test_identity_keeps_icmp_type_and_code() -> None:
     assert rule("icmp", 8, 0).identity != rule("icmp", 3, 4).identity
+
+
+def test_negative_ports_on_a_ported_protocol_mean_every_port_never_none() -> None:
+    rule = Rule("sg-1", "ingress", "tcp", -1, -1, Source("cidr_ipv4", "0.0.0.0/0"))
+    assert rule.port_range == (0, 65535)
