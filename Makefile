@@ -32,6 +32,9 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(VENV)/bin/pytest -q
 
+bench: $(STAMP)
+	$(PY) -m benchmarks.bench
+
 package: $(STAMP)
 	rm -rf build/package && $(VENV)/bin/chalice package --stage prod build/package
 

@@ -230,3 +230,113 @@ def authorize_and_record(
         identity=identity,
     )
     return event, created
+
+
+# --- synthetic traffic for benchmarks -----------------------------------------------------------------
+
+_PORTS = (22, 80, 443, 3389, 3306, 5432, 6379, 8080, 8443, 9200, 27017, 53, 123, 0)
+_CIDRS = (
+    "0.0.0.0/0",
+    "::/0",
+    "10.0.0.0/8",
+    "10.20.0.0/16",
+    "172.16.5.0/24",
+    "192.168.1.0/24",
+    "203.0.113.0/24",
+    "198.51.100.7/32",
+    "0.0.0.0/1",
+    "11.0.0.0/8",
+    "2001:db8::/32",
+    "2600::/16",
+)
+
+
+def synthetic_records(count: int, seed: int = 7, max_rules: int = 60) -> list[dict[str, Any]]:
+    """Bare CloudTrail records as a trail's log file holds them: mixed kinds, 1 to ``max_rules`` rules
+    each, sources from the world to private ranges, prefix lists and groups; about one in ten is a
+    refused call or an unrelated API, as in a real trail."""
+    import random
+
+    rng = random.Random(seed)
+    records = []
+    for index in range(count):
+        account, region = DEFAULT_ACCOUNT, DEFAULT_REGION
+        group = f"sg-{rng.getrandbits(60):017x}"
+        roll = rng.random()
+        if roll < 0.05:
+            detail = _detail(
+                "RunInstances", {"instanceType": "t3.micro"}, {"requestId": "x"}, account, region, None
+            )
+        elif roll < 0.60:
+            egress = rng.random() < 0.15
+            rules = [
+                _synthetic_rule(rng, group, egress, account, region) for _ in range(rng.randint(1, max_rules))
+            ]
+            name = "AuthorizeSecurityGroupEgress" if egress else "AuthorizeSecurityGroupIngress"
+            request = {"groupId": group, "ipPermissions": {"items": [_as_permission(r) for r in rules]}}
+            response: dict[str, Any] = {"requestId": str(index), "_return": True}
+            if rng.random() < 0.9:
+                response["securityGroupRuleSet"] = {
+                    "items": [rule_set_item(r, account, region) for r in rules]
+                }
+            detail = _detail(name, request, response, account, region, None)
+            if roll > 0.57:
+                detail["errorCode"] = "Client.UnauthorizedOperation"
+                detail["responseElements"] = None
+        else:
+            updates = {}
+            for _ in range(rng.randint(1, max(1, max_rules // 4))):
+                rule = _synthetic_rule(rng, group, False, account, region)
+                new = {
+                    k: v
+                    for k, v in rule.items()
+                    if k in ("IpProtocol", "FromPort", "ToPort", "CidrIpv4", "CidrIpv6")
+                }
+                updates[rule["SecurityGroupRuleId"]] = new
+            detail = modify_event(group, updates, account=account, region=region)["detail"]
+        records.append(detail)
+    return records
+
+
+def _synthetic_rule(rng: Any, group: str, egress: bool, account: str, region: str) -> dict[str, Any]:
+    protocol = rng.choice(("tcp", "tcp", "tcp", "udp", "icmp", "-1"))
+    rule: dict[str, Any] = {
+        "SecurityGroupRuleId": f"sgr-{rng.getrandbits(60):017x}",
+        "GroupId": group,
+        "IsEgress": egress,
+        "IpProtocol": protocol,
+    }
+    if protocol in ("tcp", "udp"):
+        low = rng.choice(_PORTS)
+        rule["FromPort"], rule["ToPort"] = (
+            low,
+            (low if rng.random() < 0.8 else min(65535, low + rng.randint(1, 2000))),
+        )
+    elif protocol == "icmp":
+        rule["FromPort"], rule["ToPort"] = 8, -1
+    cidr = rng.choice(_CIDRS)
+    if rng.random() < 0.1:
+        rule["PrefixListId"] = f"pl-{rng.getrandbits(60):017x}"
+    elif rng.random() < 0.1:
+        rule["ReferencedGroupInfo"] = {"GroupId": f"sg-{rng.getrandbits(60):017x}"}
+    elif ":" in cidr:
+        rule["CidrIpv6"] = cidr
+    else:
+        rule["CidrIpv4"] = cidr
+    return rule
+
+
+def _as_permission(rule: Mapping[str, Any]) -> dict[str, Any]:
+    perm: dict[str, Any] = {"IpProtocol": rule["IpProtocol"]}
+    for key in ("FromPort", "ToPort"):
+        if key in rule:
+            perm[key] = rule[key]
+    if "CidrIpv4" in rule:
+        perm["IpRanges"] = [{"CidrIp": rule["CidrIpv4"]}]
+    if "CidrIpv6" in rule:
+        perm["Ipv6Ranges"] = [{"CidrIpv6": rule["CidrIpv6"]}]
+    if "PrefixListId" in rule:
+        perm["PrefixListIds"] = [{"PrefixListId": rule["PrefixListId"]}]
+    if "ReferencedGroupInfo" in rule:
+        perm["UserIdGroupPairs"] = [{"GroupId": rule["ReferencedGroupInfo"]["GroupId"]}]
+    return _permission_to_cloudtrail(perm)

@@ -1,0 +1,333 @@
+"""`make bench`: where sgguard stands on cold start, throughput, AWS calls, package size and sweeps.
+
+Every timing is a median over repeated fresh processes, and every comparison is a ratio against a
+reference measured the same way on the same machine in the same run, so that a noisy machine moves both
+sides. Nothing here is asserted by a test; the numbers go to BENCHMARKS.md with the machine they came
+from. Runs in a few minutes on 2 cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+PY = sys.executable
+SGGUARD = str(Path(PY).with_name("sgguard"))
+
+FAKE_AWS = {
+    "AWS_ACCESS_KEY_ID": "bench",
+    "AWS_SECRET_ACCESS_KEY": "bench",
+    "AWS_SESSION_TOKEN": "bench",
+    "AWS_DEFAULT_REGION": "eu-west-1",
+    "AWS_REGION": "eu-west-1",
+    "MOTO_ACCOUNT_ID": "111122223333",
+    "AWS_CONFIG_FILE": os.devnull,
+    "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+}
+os.environ.update(FAKE_AWS)
+os.environ.pop("AWS_PROFILE", None)
+os.environ.pop("AWS_ENDPOINT_URL", None)
+sys.path.insert(0, str(ROOT))
+
+
+@dataclass
+class Result:
+    name: str
+    value: str
+    target: str
+    met: bool | None
+    detail: str = ""
+
+
+def _median_seconds(command: Sequence[str], runs: int, stdin: Path | None = None) -> float:
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        with open(stdin or os.devnull, "rb") as source:
+            subprocess.run(command, check=True, stdin=source, stdout=subprocess.DEVNULL, cwd=ROOT)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def _import_seconds(module: str, runs: int) -> float:
+    """Median wall time of `import module` inside fresh interpreters (interpreter start-up excluded)."""
+    code = f"import time; t = time.perf_counter(); import {module}; print(time.perf_counter() - t)"
+    samples = []
+    for _ in range(runs):
+        out = subprocess.run([PY, "-c", code], check=True, capture_output=True, text=True, cwd=ROOT)
+        samples.append(float(out.stdout.strip()))
+    return statistics.median(samples)
+
+
+def bench_cold_start(runs: int) -> Result:
+    app = boto3 = 0.0
+    app_samples, boto3_samples = [], []
+    for _ in range(runs):  # interleaved, so that drift in the machine hits both alike
+        app_samples.append(_import_seconds("app", 1))
+        boto3_samples.append(_import_seconds("boto3", 1))
+    app, boto3 = statistics.median(app_samples), statistics.median(boto3_samples)
+    ratio = app / boto3
+    first_event = _first_event_seconds(runs)
+    return Result(
+        "cold start: import app / import boto3",
+        f"{ratio:.2f}",
+        "<= 1.25",
+        ratio <= 1.25,
+        f"import app {app * 1000:.0f} ms, import boto3 {boto3 * 1000:.0f} ms; "
+        f"import app + first (offline) decision {first_event * 1000:.0f} ms",
+    )
+
+
+def _first_event_seconds(runs: int) -> float:
+    code = (
+        "import time, json; t = time.perf_counter(); import app; "
+        "from chalicelib.pipeline import process, OfflineAws; from chalicelib.baseline import load_baseline; "
+        "event = json.load(open('tests/fixtures/cloudtrail/authorize-ingress-all-traffic-world.json')); "
+        "process(event, load_baseline(), 'dry-run', OfflineAws()).model_dump_json(); "
+        "print(time.perf_counter() - t)"
+    )
+    samples = []
+    for _ in range(runs):
+        out = subprocess.run([PY, "-c", code], check=True, capture_output=True, text=True, cwd=ROOT)
+        samples.append(float(out.stdout.strip()))
+    return statistics.median(samples)
+
+
+def bench_throughput(events: int, runs: int, workdir: Path) -> Result:
+    from devtools.eventgen import synthetic_records
+
+    trail = workdir / "trail.json"
+    records = synthetic_records(events)
+    trail.write_text(json.dumps({"Records": records}))
+    rules = sum(_rule_count(r) for r in records)
+    size_mb = trail.stat().st_size / 1e6
+    reference = _median_seconds(
+        [PY, "-c", f"import gc, json; gc.disable(); json.load(open({str(trail)!r}))"], runs
+    )
+    replay = _median_seconds([SGGUARD, "replay", "--offline", "--format", "jsonl", str(trail)], runs)
+    ratio = replay / reference
+    return Result(
+        f"throughput: replay --offline jsonl / json.load ({events:,} events)",
+        f"{ratio:.2f}",
+        "<= 2.0",
+        ratio <= 2.0,
+        f"{size_mb:.0f} MB, {rules:,} rules; replay {replay:.2f} s ({events / replay:,.0f} events/s), "
+        f"json.load with gc off {reference:.2f} s",
+    )
+
+
+def _rule_count(record: dict[str, Any]) -> int:
+    params = record.get("requestParameters") or {}
+    if "ModifySecurityGroupRulesRequest" in params:
+        rules = params["ModifySecurityGroupRulesRequest"]["SecurityGroupRule"]
+        return len(rules) if isinstance(rules, list) else 1
+    perms = (params.get("ipPermissions") or {}).get("items", [])
+    return sum(
+        len(p.get(k, {}).get("items", []))
+        for p in perms
+        for k in ("ipRanges", "ipv6Ranges", "prefixListIds", "groups")
+    )
+
+
+def bench_aws_calls() -> list[Result]:
+    """AWS calls per event kind, counted with a botocore before-call hook on sgguard's own clients."""
+    from moto import mock_aws
+
+    from tests.moto_env import build_world
+
+    results = []
+    with mock_aws():
+        world_iter = build_world()
+        world = next(world_iter)
+        with contextlib.redirect_stdout(io.StringIO()):
+            kinds = _event_kinds(world)
+        world.count_calls()
+        for name, (event, target) in kinds.items():
+            world.calls.clear()
+            with contextlib.redirect_stdout(io.StringIO()):  # the audit lines
+                world.invoke(event)
+            count = len(world.calls)
+            results.append(
+                Result(
+                    f"AWS calls: {name}", str(count), f"<= {target}", count <= target, ", ".join(world.calls)
+                )
+            )
+    return results
+
+
+def _event_kinds(world: Any) -> dict[str, tuple[dict[str, Any], int]]:
+    from devtools.eventgen import authorize_and_record, modify_event
+
+    world_all = {"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}
+    office = {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "10.20.0.0/16"}]}
+    group = world.group("web")
+    warm, _ = authorize_and_record(world.ec2, group, [office])
+    world.invoke(warm)  # the group's name is now cached, as in a warm container
+    compliant, _ = authorize_and_record(world.ec2, group, [office | {"FromPort": 23, "ToPort": 23}])
+    modern, _ = authorize_and_record(world.ec2, group, [world_all])
+    legacy, _ = authorize_and_record(
+        world.ec2,
+        group,
+        [{"IpProtocol": "tcp", "FromPort": 3389, "ToPort": 3389, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}],
+        with_rule_ids=False,
+    )
+    _, made = authorize_and_record(world.ec2, group, [office | {"FromPort": 2222, "ToPort": 2222}])
+    new_rule = {"IpProtocol": "tcp", "FromPort": 3389, "ToPort": 3389, "CidrIpv4": "0.0.0.0/0"}
+    world.ec2.modify_security_group_rules(
+        GroupId=group,
+        SecurityGroupRules=[
+            {"SecurityGroupRuleId": made[0]["SecurityGroupRuleId"], "SecurityGroupRule": new_rule}
+        ],
+    )
+    modify = modify_event(group, {made[0]["SecurityGroupRuleId"]: new_rule})
+    default = world.default_group()
+    warm_default, _ = authorize_and_record(world.ec2, default, [office | {"FromPort": 2200, "ToPort": 2200}])
+    world.invoke(warm_default)
+    ec2_2, _ = authorize_and_record(world.ec2, default, [office])
+    return {
+        "compliant (group cached)": (compliant, 0),
+        "violating, modern (rule ids)": (modern, 3),
+        "violating, without rule ids": (legacy, 3),
+        "ModifySecurityGroupRules, violating": (modify, 3),
+        "EC2.2 on a cached default group": (ec2_2, 3),
+    }
+
+
+def bench_package(workdir: Path) -> Result:
+    out = workdir / "package"
+    env = {**os.environ, "AWS_DEFAULT_REGION": "eu-west-1"}
+    subprocess.run(
+        [str(Path(PY).with_name("chalice")), "package", "--stage", "prod", str(out)],
+        check=True,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+    )
+    archive = out / "deployment.zip"
+    size_mb = archive.stat().st_size / 1e6
+    with zipfile.ZipFile(archive) as zf:
+        names = zf.namelist()
+    has_core = any(n.startswith("pydantic_core/_pydantic_core") and n.endswith(".so") for n in names)
+    return Result(
+        "package: chalice package zip",
+        f"{size_mb:.2f} MB",
+        "<= 3 MB, pydantic_core inside",
+        size_mb <= 3.0 and has_core,
+        f"pydantic_core binary {'present' if has_core else 'MISSING'}; {len(names)} files",
+    )
+
+
+def bench_sweep(rules: int) -> Result:
+    code = f"""
+import resource, time
+from devtools.eventgen import _synthetic_rule
+from chalicelib.adapters.ec2 import rule_from_describe
+from chalicelib.baseline import load_baseline
+from chalicelib.evaluate import Facts, evaluate
+import random
+rng = random.Random(3)
+pages = [_synthetic_rule(rng, "sg-0123456789abcdef0", rng.random() < 0.2, "111122223333", "eu-west-1")
+         for _ in range({rules})]
+baseline = load_baseline()
+start = time.perf_counter()
+canonical = [rule_from_describe(item) for item in pages]
+findings = evaluate(canonical, baseline, Facts(group_names={{"sg-0123456789abcdef0": "web"}}))
+elapsed = time.perf_counter() - start
+print(elapsed, sum(f.violates for f in findings), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+    samples = []
+    for _ in range(3):
+        out = subprocess.run([PY, "-c", code], check=True, capture_output=True, text=True, cwd=ROOT)
+        elapsed, violating, maxrss_kb = out.stdout.split()
+        samples.append((float(elapsed), int(violating), int(maxrss_kb)))
+    elapsed = statistics.median(s[0] for s in samples)
+    peak_mb = max(s[2] for s in samples) / 1024
+    return Result(
+        f"sweep: {rules:,} describe rules -> canonical -> evaluate",
+        f"{rules / elapsed:,.0f} rules/s",
+        "(no target)",
+        None,
+        f"{elapsed:.2f} s, {samples[0][1]:,} violating, peak RSS {peak_mb:.0f} MB (whole process)",
+    )
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    python = platform.python_version()
+    return f"{platform.system()} {platform.machine()}, {cpu}, {os.cpu_count()} cores, Python {python}"
+
+
+def write_report(results: list[Result], path: Path, elapsed: float) -> None:
+    lines = [
+        "# sgguard benchmarks",
+        "",
+        f"Machine: {machine()}.  ",
+        f"Run on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} in {elapsed:.0f} s.  ",
+        "Reproduce: `make bench` (or `.venv/bin/python -m benchmarks.bench`).",
+        "",
+        "Timings are medians over fresh processes; ratios compare against a reference measured the same way "
+        "in the same run, so they travel between machines better than seconds do.",
+        "",
+        "| measure | value | target | met | detail |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for r in results:
+        met = "n/a" if r.met is None else ("yes" if r.met else "**no**")
+        lines.append(f"| {r.name} | {r.value} | {r.target} | {met} | {r.detail} |")
+    path.write_text("\n".join(lines) + "\n")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer runs and events (a smoke run)")
+    parser.add_argument("--report", default=str(ROOT / "BENCHMARKS.md"))
+    args = parser.parse_args(argv)
+    runs = 3 if args.quick else 9
+    started = time.perf_counter()
+    results: list[Result] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        steps: list[tuple[str, Callable[[], list[Result] | Result]]] = [
+            ("cold start", lambda: bench_cold_start(runs)),
+            ("throughput", lambda: bench_throughput(2_000 if args.quick else 20_000, 3, workdir)),
+            ("AWS calls", bench_aws_calls),
+            ("package", lambda: bench_package(workdir)),
+            ("sweep", lambda: bench_sweep(10_000 if args.quick else 100_000)),
+        ]
+        for label, step in steps:
+            print(f"... {label}", file=sys.stderr, flush=True)
+            got = step()
+            results.extend(got if isinstance(got, list) else [got])
+    width = max(len(r.name) for r in results)
+    for r in results:
+        met = "" if r.met is None else ("ok " if r.met else "MISS")
+        print(f"{r.name:<{width}}  {r.value:>16}  {r.target:<30} {met}  {r.detail}")
+    write_report(results, Path(args.report), time.perf_counter() - started)
+    print(f"\nwrote {args.report}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
