@@ -171,34 +171,38 @@ def bench_aws_calls() -> list[Result]:
 
 
 def _event_kinds(world: Any) -> dict[str, tuple[dict[str, Any], int]]:
+    """One event per kind, each in its own group so that one kind's revocation cannot touch another's
+    rules (in one shared group, moto answered a describe for a modified rule with a revoked rule's id),
+    every group's name already cached."""
     from devtools.eventgen import authorize_and_record, modify_event
 
     world_all = {"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}
     office = {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "10.20.0.0/16"}]}
-    group = world.group("web")
-    warm, _ = authorize_and_record(world.ec2, group, [office])
-    world.invoke(warm)  # the group's name is now cached, as in a warm container
-    compliant, _ = authorize_and_record(world.ec2, group, [office | {"FromPort": 23, "ToPort": 23}])
-    modern, _ = authorize_and_record(world.ec2, group, [world_all])
-    legacy, _ = authorize_and_record(
-        world.ec2,
-        group,
-        [{"IpProtocol": "tcp", "FromPort": 3389, "ToPort": 3389, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}],
-        with_rule_ids=False,
-    )
-    _, made = authorize_and_record(world.ec2, group, [office | {"FromPort": 2222, "ToPort": 2222}])
+
+    def warm_group(name: str) -> str:
+        group = world.default_group() if name == "default" else world.group(name)
+        warm, _ = authorize_and_record(world.ec2, group, [office | {"FromPort": 2200, "ToPort": 2200}])
+        world.invoke(warm)  # the group's name is now cached, as in a warm container
+        return group
+
+    compliant, _ = authorize_and_record(world.ec2, warm_group("web"), [office])
+    modern, _ = authorize_and_record(world.ec2, warm_group("modern"), [world_all])
+    postgres_world = {
+        "IpProtocol": "tcp",
+        "FromPort": 5432,
+        "ToPort": 5432,
+        "IpRanges": [{"CidrIp": "0.0.0.0/0"}],
+    }
+    legacy, _ = authorize_and_record(world.ec2, warm_group("legacy"), [postgres_world], with_rule_ids=False)
+    group = warm_group("modified")
+    _, made = authorize_and_record(world.ec2, group, [office])
     new_rule = {"IpProtocol": "tcp", "FromPort": 3389, "ToPort": 3389, "CidrIpv4": "0.0.0.0/0"}
+    rule_id = made[0]["SecurityGroupRuleId"]
     world.ec2.modify_security_group_rules(
-        GroupId=group,
-        SecurityGroupRules=[
-            {"SecurityGroupRuleId": made[0]["SecurityGroupRuleId"], "SecurityGroupRule": new_rule}
-        ],
+        GroupId=group, SecurityGroupRules=[{"SecurityGroupRuleId": rule_id, "SecurityGroupRule": new_rule}]
     )
-    modify = modify_event(group, {made[0]["SecurityGroupRuleId"]: new_rule})
-    default = world.default_group()
-    warm_default, _ = authorize_and_record(world.ec2, default, [office | {"FromPort": 2200, "ToPort": 2200}])
-    world.invoke(warm_default)
-    ec2_2, _ = authorize_and_record(world.ec2, default, [office])
+    modify = modify_event(group, {rule_id: new_rule})
+    ec2_2, _ = authorize_and_record(world.ec2, warm_group("default"), [office])
     return {
         "compliant (group cached)": (compliant, 0),
         "violating, modern (rule ids)": (modern, 3),
