@@ -9,7 +9,7 @@ so that a change to what sgguard enforces is a reviewed diff of a text file.
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from functools import cached_property, lru_cache
 from importlib import resources
 from pathlib import Path
@@ -25,6 +25,7 @@ from pydantic import (
     model_validator,
 )
 
+from chalicelib.exemptions import Exemption
 from chalicelib.rules import MAX_PORT, canonical_cidr, normalise_protocol
 
 Severity = Literal["CRITICAL", "HIGH", "MEDIUM", "LOW", "INFORMATIONAL"]
@@ -134,13 +135,16 @@ class Control(BaseModel):
 
 
 class Baseline(BaseModel):
-    """A named, ordered set of controls with unique ids."""
+    """The effective baseline: an ordered set of controls with unique ids, after inheritance, and the
+    exemptions that lift some of them in a given scope."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str
     description: str | None = None
+    extends: str | None = None
     controls: list[Control]
+    exemptions: list[Exemption] = []
 
     @field_validator("controls")
     @classmethod
@@ -156,6 +160,42 @@ class Baseline(BaseModel):
     def needs_group_names(self) -> bool:
         return any(c.group_name is not None for c in self.controls)
 
+    @cached_property
+    def needs_group_vpcs(self) -> bool:
+        return any(e.scope.vpcs is not None for e in self.exemptions)
+
+
+class BaselineFile(BaseModel):
+    """A baseline file as written, before inheritance.
+
+    ``extends`` names a preset or another file (relative to this one); ``disable`` switches inherited
+    controls off; a ``[[controls]]`` entry whose id is inherited overrides only the fields it gives;
+    any other entry is a new control and must be complete.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1)
+    description: str | None = None
+    extends: str | None = None
+    disable: list[str] = []
+    controls: list[dict[str, Any]] = []
+    exemptions: list[Exemption] = []
+
+
+def file_schema() -> dict[str, Any]:
+    """JSON Schema of a baseline file, for editors. A control entry needs only its id (an override
+    of an inherited control); a new control needs the fields :class:`Control` requires."""
+    schema = BaselineFile.model_json_schema()
+    control = Control.model_json_schema()
+    control["required"] = ["id"]
+    control["description"] = (
+        "A new control (title, severity, protocols and sources required) or, when its id is "
+        "inherited through extends, the fields that override the inherited control."
+    )
+    schema["properties"]["controls"]["items"] = control
+    return schema
+
 
 class BaselineError(ValueError):
     """A baseline that cannot be used; ``errors`` name the file, the control and the field."""
@@ -166,38 +206,111 @@ class BaselineError(ValueError):
         self.errors = errors
 
 
-def _describe_errors(error: ValidationError, data: Mapping[str, Any]) -> list[str]:
-    messages = []
-    for item in error.errors(include_url=False):
-        loc = list(item["loc"])
-        text = ""
-        for index, part in enumerate(loc):
-            if isinstance(part, int):
-                text += f"[{part}]"
-                if index == 1 and loc[0] == "controls":
-                    controls = data.get("controls")
-                    if (
-                        isinstance(controls, list)
-                        and part < len(controls)
-                        and isinstance(controls[part], dict)
-                    ):
-                        text += f"({controls[part].get('id', '?')})"
-            else:
-                text += f".{part}" if text else str(part)
-        messages.append(f"{text or '(file)'}: {item['msg'].removeprefix('Value error, ')}")
-    return messages
+def _location(loc: Sequence[int | str], data: Mapping[str, Any], prefix: str = "") -> str:
+    """A pydantic error location as the file's author reads it: ``controls[3](EC2.19).ports[1]``."""
+    text = prefix
+    for index, part in enumerate(loc):
+        if isinstance(part, int):
+            text += f"[{part}]"
+            if index == 1 and loc[0] in ("controls", "exemptions"):
+                items = data.get(str(loc[0]))
+                if isinstance(items, list) and part < len(items) and isinstance(items[part], dict):
+                    text += f"({items[part].get('id', '?')})"
+        else:
+            text += f".{part}" if text else str(part)
+    return text or "(file)"
 
 
-def parse_baseline(text: str, source: str) -> Baseline:
-    """Parse and validate a baseline written in TOML; raise :class:`BaselineError` naming each fault."""
+def _describe_errors(error: ValidationError, data: Mapping[str, Any], prefix: str = "") -> list[str]:
+    return [
+        f"{_location(item['loc'], data, prefix)}: {item['msg'].removeprefix('Value error, ')}"
+        for item in error.errors(include_url=False)
+    ]
+
+
+def _patched(inherited: Control, patch: Mapping[str, Any]) -> dict[str, Any]:
+    """The inherited control with the given fields replaced. The two port forms exclude each other,
+    so giving one drops the inherited other."""
+    merged = inherited.model_dump()
+    if "ports" in patch:
+        merged.pop("allowed_ports")
+    if "allowed_ports" in patch:
+        merged.pop("ports")
+    merged.update(patch)
+    return merged
+
+
+def _resolve(data: Mapping[str, Any], source: str, folder: Path | None, chain: tuple[str, ...]) -> Baseline:
+    """Validate one file and apply it on top of what it extends."""
+    try:
+        head = BaselineFile.model_validate(data)
+    except ValidationError as error:
+        raise BaselineError(source, _describe_errors(error, data)) from None
+    errors: list[str] = []
+    parent: Baseline | None = None
+    if head.extends is not None:
+        try:
+            parent = _load(head.extends, folder, chain)
+        except BaselineError as error:
+            raise BaselineError(source, [f"extends: {m}" for m in error.errors]) from None
+    controls: dict[str, Control] = {c.id: c for c in parent.controls} if parent else {}
+    inherited = set(controls)
+    for index, disabled in enumerate(head.disable):
+        if disabled not in inherited:
+            known = ", ".join(sorted(inherited)) or "none: the file extends nothing"
+            errors.append(f"disable[{index}]: {disabled} is not an inherited control ({known})")
+        controls.pop(disabled, None)
+    defined: set[str] = set()
+    for index, entry in enumerate(head.controls):
+        raw_id = entry.get("id")
+        control_id = raw_id if isinstance(raw_id, str) else "?"
+        label = f"controls[{index}]({control_id})"
+        if control_id in defined:
+            errors.append(f"{label}.id: {control_id} appears twice in this file")
+            continue
+        if control_id in head.disable:
+            errors.append(f"{label}.id: {control_id} is both disabled and defined")
+            continue
+        base = controls.get(control_id)
+        try:
+            control = Control.model_validate(_patched(base, entry) if base else entry)
+        except ValidationError as error:
+            errors.extend(_describe_errors(error, {}, label))
+            continue
+        defined.add(control.id)
+        controls[control.id] = control
+    exemptions = list(parent.exemptions) if parent else []
+    taken = {e.id for e in exemptions}
+    for index, exemption in enumerate(head.exemptions):
+        label = f"exemptions[{index}]({exemption.id})"
+        if exemption.id in taken:
+            errors.append(f"{label}.id: {exemption.id} appears twice")
+        taken.add(exemption.id)
+        for position, control_id in enumerate(exemption.controls):
+            if control_id not in controls:
+                errors.append(f"{label}.controls[{position}]: {control_id} is not a control of this baseline")
+        exemptions.append(exemption)
+    if errors:
+        raise BaselineError(source, errors)
+    return Baseline(
+        name=head.name,
+        description=head.description,
+        extends=head.extends,
+        controls=list(controls.values()),
+        exemptions=exemptions,
+    )
+
+
+def parse_baseline(
+    text: str, source: str, folder: Path | None = None, chain: tuple[str, ...] = ()
+) -> Baseline:
+    """Parse, validate and resolve a baseline written in TOML; raise :class:`BaselineError` naming
+    each fault. ``folder`` anchors a relative ``extends``; ``chain`` is what extends this one."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise BaselineError(source, [f"not valid TOML: {error}"]) from None
-    try:
-        return Baseline.model_validate(data)
-    except ValidationError as error:
-        raise BaselineError(source, _describe_errors(error, data)) from None
+    return _resolve(data, source, folder, chain)
 
 
 def preset_names() -> list[str]:
@@ -205,19 +318,31 @@ def preset_names() -> list[str]:
     return sorted(p.name.removesuffix(".toml") for p in folder.iterdir() if p.name.endswith(".toml"))
 
 
-@lru_cache(maxsize=16)
-def load_baseline(name_or_path: str = DEFAULT_PRESET) -> Baseline:
-    """A bundled preset by name, or a TOML file by path; cached, since a baseline never changes while
-    the function runs (a new baseline is a new deployment)."""
-    if name_or_path in preset_names():
+def _load(name_or_path: str, folder: Path | None, chain: tuple[str, ...]) -> Baseline:
+    presets = preset_names()
+    if name_or_path in presets:
+        key, source = f"preset {name_or_path}", f"preset {name_or_path}"
+    else:
+        path = Path(name_or_path)
+        if folder is not None and not path.is_absolute():
+            path = folder / path
+        key = source = str(path)
+    if key in chain:
+        raise BaselineError(source, [f"extends itself: {' -> '.join((*chain, key))}"])
+    if name_or_path in presets:
         resource = resources.files("chalicelib") / "baselines" / f"{name_or_path}.toml"
-        return parse_baseline(resource.read_text(encoding="utf-8"), f"preset {name_or_path}")
-    path = Path(name_or_path)
+        return parse_baseline(resource.read_text(encoding="utf-8"), source, None, (*chain, key))
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as error:
-        known = ", ".join(preset_names())
         raise BaselineError(
-            name_or_path, [f"neither a preset ({known}) nor a readable file: {error}"]
+            source, [f"neither a preset ({', '.join(presets)}) nor a readable file: {error}"]
         ) from None
-    return parse_baseline(text, str(path))
+    return parse_baseline(text, source, path.parent, (*chain, key))
+
+
+@lru_cache(maxsize=16)
+def load_baseline(name_or_path: str = DEFAULT_PRESET) -> Baseline:
+    """A bundled preset by name, or a TOML file by path, with everything it extends applied; cached,
+    since a baseline never changes while the function runs (a new baseline is a new deployment)."""
+    return _load(name_or_path, None, ())

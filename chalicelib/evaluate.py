@@ -1,20 +1,24 @@
 """Pure evaluation: canonical rules and a baseline in, findings out.
 
-No I/O and no AWS: what the evaluation cannot know by itself (a group's name, for EC2.2) is passed in
-as :class:`Facts`; a control that depends on a fact nobody could supply is reported as *not judged*,
-never silently passed.
+No I/O and no AWS: what the evaluation cannot know by itself (a group's name and VPC, the entries of a
+prefix list, the event's account, region and actor, today's date) is passed in as :class:`Facts`; a
+control that depends on a fact nobody could supply is reported as *not judged*, never silently passed.
+Exemptions are applied here too, so that one pure function says what breaks the baseline.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import date
 
 from chalicelib.baseline import SEVERITY_ORDER, Baseline, Control, PortRange
+from chalicelib.exemptions import Exemption, Where, match
 from chalicelib.rules import (
     ALL_PROTOCOLS,
     MAX_PORT,
     PORTED_PROTOCOLS,
+    PrefixList,
     Rule,
     covers_network,
     is_internet_wide,
@@ -25,11 +29,29 @@ from chalicelib.rules import (
 
 @dataclass(frozen=True, slots=True)
 class Facts:
-    """What the shell learned from AWS for this event. A group id absent from ``group_names`` means
-    its name is unknown (AWS not asked, or not reachable)."""
+    """What the shell learned for this event. A group id absent from ``group_names`` (``group_vpcs``)
+    means its name (VPC) is unknown, for the reason ``why_unknown``. ``prefix_lists`` maps a list id to
+    the list, or to why it could not be read; an id absent from it was not asked about. ``actors`` are
+    the caller's ARN and principal ARN; ``today`` is the clock (UTC) that exemptions expire by."""
 
     group_names: Mapping[str, str] = field(default_factory=dict)
     why_unknown: str = "AWS was not asked"
+    group_vpcs: Mapping[str, str] = field(default_factory=dict)
+    account: str | None = None
+    region: str | None = None
+    actors: tuple[str, ...] = ()
+    today: date | None = None
+    prefix_lists: Mapping[str, PrefixList | str] = field(default_factory=dict)
+
+    def where(self, rule: Rule) -> Where:
+        return Where(
+            group_id=rule.group_id,
+            vpc_id=self.group_vpcs.get(rule.group_id),
+            account=self.account,
+            region=self.region,
+            actors=self.actors,
+            why_vpc_unknown=self.why_unknown,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,12 +69,31 @@ class NotJudged:
 
 
 @dataclass(frozen=True, slots=True)
+class Lifted:
+    """A control the rule breaks that an exemption lifts."""
+
+    hit: Hit
+    exemption: Exemption
+
+
+@dataclass(frozen=True, slots=True)
+class Expired:
+    """A control the rule breaks that an exemption would lift, had it not expired."""
+
+    hit: Hit
+    exemption: Exemption
+
+
+@dataclass(frozen=True, slots=True)
 class Finding:
-    """One rule and every control it breaks (empty ``hits``: compliant, as far as it could be judged)."""
+    """One rule and every control it breaks that no exemption lifts (empty ``hits``: compliant, as
+    far as it could be judged)."""
 
     rule: Rule
     hits: tuple[Hit, ...]
     not_judged: tuple[NotJudged, ...] = ()
+    exempted: tuple[Lifted, ...] = ()
+    expired: tuple[Expired, ...] = ()
 
     @property
     def violates(self) -> bool:
@@ -127,13 +168,7 @@ def _range_text(port_range: PortRange) -> str:
     return str(low) if low == high else f"{low}-{high}"
 
 
-def _source_reason(rule: Rule, control: Control) -> str | None:
-    source = rule.source
-    if "any" in control.sources:
-        return f"any source ({source})"
-    if not source.is_cidr:
-        return None
-    cidr = source.value
+def _cidr_reason(cidr: str, control: Control) -> str | None:
     if "world" in control.sources and is_world(cidr):
         return f"{cidr}, the whole internet"
     if "internet" in control.sources and is_internet_wide(cidr):
@@ -142,6 +177,33 @@ def _source_reason(rule: Rule, control: Control) -> str | None:
         if covers_network(cidr, wanted):
             return cidr if cidr == wanted else f"{cidr}, which covers {wanted}"
     return None
+
+
+def _prefix_list_reason(list_id: str, control: Control, facts: Facts) -> str | NotJudged | None:
+    """A customer-managed list breaks a control when one of its entries would; an AWS-managed list
+    holds AWS networks, never the internet; an unread list is not judged."""
+    known = facts.prefix_lists.get(list_id)
+    if not isinstance(known, PrefixList):
+        why = known or "AWS was not asked"
+        return NotJudged((control.id,), f"the entries of prefix list {list_id} are unknown ({why})")
+    if known.aws_managed:
+        return None
+    for entry in known.entries:
+        reason = _cidr_reason(entry, control)
+        if reason is not None:
+            return f"{list_id} ({known.name}), whose entry {reason}"
+    return None
+
+
+def _source_reason(rule: Rule, control: Control, facts: Facts) -> str | NotJudged | None:
+    source = rule.source
+    if "any" in control.sources:
+        return f"any source ({source})"
+    if source.kind == "prefix_list":
+        return _prefix_list_reason(source.value, control, facts)
+    if not source.is_cidr:
+        return None
+    return _cidr_reason(source.value, control)
 
 
 def judge(rule: Rule, control: Control, facts: Facts) -> Hit | NotJudged | None:
@@ -154,7 +216,7 @@ def judge(rule: Rule, control: Control, facts: Facts) -> Hit | NotJudged | None:
     port_reason = _port_reason(rule, control, protocols)
     if port_reason is None:
         return None
-    source_reason = _source_reason(rule, control)
+    source_reason = _source_reason(rule, control, facts)
     if source_reason is None:
         return None
     where = ""
@@ -165,6 +227,8 @@ def judge(rule: Rule, control: Control, facts: Facts) -> Hit | NotJudged | None:
         if name != control.group_name:
             return None
         where = f" in the group named {name!r}"
+    if isinstance(source_reason, NotJudged):
+        return source_reason
     preposition = "from" if rule.direction == "ingress" else "to"
     return Hit(control, f"opens {port_reason} {preposition} {source_reason}{where}")
 
@@ -178,7 +242,38 @@ def evaluate_rule(rule: Rule, baseline: Baseline, facts: Facts) -> Finding:
             hits.append(verdict)
         elif isinstance(verdict, NotJudged):
             not_judged.append(verdict)
-    return Finding(rule, tuple(hits), tuple(not_judged))
+    not_judged = _merged(not_judged)
+    if not hits or not baseline.exemptions:
+        return Finding(rule, tuple(hits), tuple(not_judged))
+    return _apply_exemptions(Finding(rule, tuple(hits), tuple(not_judged)), baseline, facts)
+
+
+def _merged(not_judged: list[NotJudged]) -> list[NotJudged]:
+    """One entry per reason: an unread prefix list leaves several controls undecided for one cause."""
+    by_reason: dict[str, list[str]] = {}
+    for item in not_judged:
+        by_reason.setdefault(item.reason, []).extend(item.control_ids)
+    return [NotJudged(tuple(ids), reason) for reason, ids in by_reason.items()]
+
+
+def _apply_exemptions(finding: Finding, baseline: Baseline, facts: Facts) -> Finding:
+    """Move each hit an active exemption covers into ``exempted``; note expired and unchecked ones."""
+    where = facts.where(finding.rule)
+    kept: list[Hit] = []
+    lifted: list[Lifted] = []
+    expired: list[Expired] = []
+    not_judged = list(finding.not_judged)
+    for hit in finding.hits:
+        found = match(baseline.exemptions, hit.control.id, where, facts.today)
+        if found.active is not None:
+            lifted.append(Lifted(hit, found.active))
+            continue
+        kept.append(hit)
+        expired.extend(Expired(hit, e) for e in found.expired)
+        not_judged.extend(
+            NotJudged((hit.control.id,), f"exemption {e.id} not applied: {why}") for e, why in found.unchecked
+        )
+    return Finding(finding.rule, tuple(kept), tuple(not_judged), tuple(lifted), tuple(expired))
 
 
 def evaluate(rules: Iterable[Rule], baseline: Baseline, facts: Facts | None = None) -> list[Finding]:

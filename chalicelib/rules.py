@@ -115,6 +115,26 @@ class Rule:
         return f"protocol {self.protocol}"
 
 
+@dataclass(frozen=True, slots=True)
+class PrefixList:
+    """A managed prefix list as AWS described it at one version.
+
+    AWS-managed lists (owner ``AWS``, names ``com.amazonaws.*``: S3, DynamoDB, CloudFront origin-facing
+    ...) hold AWS's own networks, never the internet at large, so their entries are not needed.
+    A customer-managed list is judged by its entries, each one as if it were the rule's CIDR.
+    """
+
+    id: str
+    name: str
+    owner: str
+    version: int | None
+    entries: tuple[str, ...] = ()
+
+    @property
+    def aws_managed(self) -> bool:
+        return self.owner == "AWS" or self.name.startswith("com.amazonaws.")
+
+
 def ranges_overlap(a: tuple[int, int], b: tuple[int, int]) -> bool:
     return a[0] <= b[1] and b[0] <= a[1]
 

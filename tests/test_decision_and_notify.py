@@ -261,10 +261,14 @@ def test_document_lists_not_judged_rules() -> None:
     assert [(n["rule_id"], n["controls"]) for n in doc["not_judged"]] == [
         ("sgr-0b1b2b3b4b5b6b7b1", ["EC2.2"]),
         ("sgr-0b1b2b3b4b5b6b7b2", ["EC2.2"]),
+        ("sgr-0b1b2b3b4b5b6b7b3", ["EC2.18", "EC2.19", "SGG.1"]),  # tcp 5432 from an unread prefix list
         ("sgr-0b1b2b3b4b5b6b7b3", ["EC2.2"]),
         ("sgr-0b1b2b3b4b5b6b7b4", ["EC2.2"]),
     ]
-    assert all("sg-01234abcd5678ef90" in n["reason"] for n in doc["not_judged"])
+    by_group = [n for n in doc["not_judged"] if n["controls"] == ["EC2.2"]]
+    assert all("sg-01234abcd5678ef90" in n["reason"] for n in by_group)
+    [by_list] = [n for n in doc["not_judged"] if n["controls"] != ["EC2.2"]]
+    assert "prefix list pl-0123456789abcdef0" in by_list["reason"]
 
 
 def test_compliant_document() -> None:

@@ -6,10 +6,11 @@ import pytest
 
 from chalicelib.baseline import load_baseline
 from chalicelib.evaluate import Facts, Finding, evaluate, evaluate_rule
-from chalicelib.rules import Rule, Source
+from chalicelib.rules import PrefixList, Rule, Source
 
 BASELINE = load_baseline("aws-foundational")
 GROUP = "sg-0123456789abcdef0"
+ACCOUNT = "111122223333"
 WEB = Facts(group_names={GROUP: "web"})
 DEFAULT = Facts(group_names={GROUP: "default"})
 
@@ -302,42 +303,78 @@ def test_default_group_adds_ec2_2_to_world_rules() -> None:
     assert hits(rule("tcp", 22, "0.0.0.0/0"), DEFAULT) == {"EC2.13", "EC2.53", "EC2.18", "EC2.19", "EC2.2"}
 
 
-# --- SGG.1 -----------------------------------------------------------------------------------------
+# --- SGG.1: EC2.18 for internet-wide blocks ----------------------------------------------------------
+# SGG.1 judges an internet-wide block exactly as EC2.18 judges the world: tcp 80 and 443 are allowed,
+# every other tcp port and every udp port is not. (Until issue 3 it flagged every protocol and port,
+# so 0.0.0.0/1 tcp 443 broke it while 0.0.0.0/0 tcp 443 complied: widening a source turned a
+# violation into compliance.)
+
+INTERNET_WIDE = ["0.0.0.0/1", "128.0.0.0/1", "11.0.0.0/8", "100.0.0.0/8", "2600::/16", "::/1"]
 
 
-@pytest.mark.parametrize(
-    "source", ["0.0.0.0/1", "128.0.0.0/1", "11.0.0.0/8", "100.0.0.0/8", "2600::/16", "::/1"]
-)
-def test_sgg_1_internet_wide_sources(source: str) -> None:
-    made = rule("tcp", 443, source)
+@pytest.mark.parametrize("source", INTERNET_WIDE)
+@pytest.mark.parametrize("port", [22, 8443, 3306])
+def test_sgg_1_internet_wide_sources(source: str, port: int) -> None:
+    made = rule("tcp", port, source)
     assert hits(made) == {"SGG.1"}
     assert source in reason(made, "SGG.1")
-    assert "443" in reason(made, "SGG.1")
+    assert str(port) in reason(made, "SGG.1")
+
+
+@pytest.mark.parametrize("source", INTERNET_WIDE)
+@pytest.mark.parametrize("port", [80, 443])
+def test_sgg_1_allows_the_web_ports_like_ec2_18(source: str, port: int) -> None:
+    made = rule("tcp", port, source)
+    assert hits(made) == set()
+    assert hits(rule("tcp", port, "::/0" if ":" in source else "0.0.0.0/0")) == set()
+
+
+@pytest.mark.parametrize("source", INTERNET_WIDE)
+@pytest.mark.parametrize("ports", [53, 80, 443, (0, 65535), None])
+def test_sgg_1_any_udp_port_from_an_internet_wide_block(source: str, ports: int | tuple[int, int] | None) -> None:
+    assert hits(rule("udp", ports, source)) == {"SGG.1"}
+
+
+def test_sgg_1_range_between_web_ports_breaks_at_81() -> None:
+    made = rule("tcp", (80, 443), "0.0.0.0/1")
+    assert "port 81" in reason(made, "SGG.1")
 
 
 @pytest.mark.parametrize(
     "source", ["11.0.0.0/9", "10.0.0.0/8", "172.16.0.0/12", "2600::/17", "2001:db8::/32", "fc00::/7"]
 )
-def test_sgg_1_narrow_or_private_sources(source: str) -> None:
-    assert hits(rule("tcp", 443, source)) == set()
+@pytest.mark.parametrize("port", [22, 443])
+def test_sgg_1_narrow_or_private_sources(source: str, port: int) -> None:
+    assert hits(rule("tcp", port, source)) == set()
 
 
 @pytest.mark.parametrize("source", WORLD)
 def test_sgg_1_excludes_the_world(source: str) -> None:
-    made = rule("tcp", 443, source)
+    made = rule("tcp", 22, source)
     assert "SGG.1" not in hits(made)
-    assert not finding(made).violates
+    assert not finding(rule("tcp", 443, source)).violates
 
 
 @pytest.mark.parametrize(
-    ("protocol", "ports"), [("-1", None), ("udp", 53), ("tcp", (0, 65535)), ("icmp", (-1, -1)), ("47", None)]
+    ("protocol", "ports", "broken"),
+    [
+        ("-1", None, True),
+        ("udp", 53, True),
+        ("tcp", (0, 65535), True),
+        ("tcp", 443, False),
+        ("icmp", (-1, -1), False),
+        ("icmpv6", (-1, -1), False),
+        ("47", None, False),
+    ],
 )
-def test_sgg_1_covers_every_protocol(protocol: str, ports: int | tuple[int, int] | None) -> None:
-    assert hits(rule(protocol, ports, "0.0.0.0/1")) == {"SGG.1"}
+def test_sgg_1_every_protocol_form(protocol: str, ports: int | tuple[int, int] | None, broken: bool) -> None:
+    assert hits(rule(protocol, ports, "0.0.0.0/1")) == ({"SGG.1"} if broken else set())
+    # ... exactly as EC2.18 judges the same rule from the world
+    assert ("EC2.18" in hits(rule(protocol, ports, "0.0.0.0/0"))) is broken
 
 
 def test_sgg_1_does_not_apply_to_egress() -> None:
-    assert hits(rule("tcp", 443, "0.0.0.0/1", direction="egress")) == set()
+    assert hits(rule("tcp", 22, "0.0.0.0/1", direction="egress")) == set()
     assert hits(rule("-1", None, "11.0.0.0/8", direction="egress")) == set()
 
 
@@ -388,7 +425,7 @@ def test_must_revoke_for_the_default_baseline() -> None:
         (rule("tcp", 3306, "0.0.0.0/0"), "EC2.19", ["port 3306", "0.0.0.0/0"]),
         (rule("tcp", 8443, "::/0"), "EC2.18", ["port 8443", "::/0", "80", "443"]),
         (rule("udp", 22, "0.0.0.0/0"), "EC2.53", ["udp", "port 22", "0.0.0.0/0"]),
-        (rule("tcp", 443, "128.0.0.0/1"), "SGG.1", ["443", "128.0.0.0/1"]),
+        (rule("tcp", 8443, "128.0.0.0/1"), "SGG.1", ["8443", "128.0.0.0/1", "80", "443"]),
     ],
 )
 def test_reasons_mention_port_and_source(made: Rule, control: str, words: list[str]) -> None:
@@ -419,7 +456,8 @@ def sample_findings(name: str) -> list[tuple[str | None, set[str]]]:
     from tests.conftest import load_sample
 
     change = rule_change(parse_record(load_sample(name)))  # type: ignore[arg-type]
-    facts = Facts(group_names={change.group_id: "web"})
+    office = PrefixList("pl-0123456789abcdef0", "office", ACCOUNT, 3, ("10.0.0.0/8", "192.168.0.0/16"))
+    facts = Facts(group_names={change.group_id: "web"}, prefix_lists={office.id: office})
     findings = evaluate(change.rules, BASELINE, facts)
     for f in findings:
         assert f.not_judged == ()
