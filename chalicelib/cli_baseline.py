@@ -7,7 +7,14 @@ import json
 import sys
 from typing import Any
 
-from chalicelib.baseline import DEFAULT_PRESET, Baseline, BaselineError, load_baseline, preset_names
+from chalicelib.baseline import (
+    DEFAULT_PRESET,
+    Baseline,
+    BaselineError,
+    file_schema,
+    load_baseline,
+    preset_names,
+)
 
 
 def register(commands: Any) -> None:
@@ -84,7 +91,16 @@ def _table(baseline: Baseline) -> str:
     lines = [
         "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows
     ]
-    return f"{baseline.name}: {baseline.description or ''}\n" + "\n".join(lines)
+    heading = f"{baseline.name}: {baseline.description or ''}"
+    if baseline.extends:
+        heading += f"\n(extends {baseline.extends}; effective controls after inheritance)"
+    text = heading + "\n" + "\n".join(lines)
+    if baseline.exemptions:
+        text += "\n\nexemptions:"
+        for e in baseline.exemptions:
+            scope = "; ".join(f"{k} {','.join(v)}" for k, v in e.scope.model_dump(exclude_none=True).items())
+            text += f"\n  {e.id}: lifts {','.join(e.controls)} for {scope} until {e.expires}: {e.reason}"
+    return text
 
 
 def _range(port_range: tuple[int, int]) -> str:
@@ -93,5 +109,5 @@ def _range(port_range: tuple[int, int]) -> str:
 
 
 def _schema(args: argparse.Namespace) -> int:
-    print(json.dumps(Baseline.model_json_schema(), indent=2))
+    print(json.dumps(file_schema(), indent=2))
     return 0

@@ -68,6 +68,25 @@ class NotJudgedDoc(_Doc):
     reason: str
 
 
+class ExemptedDoc(_Doc):
+    """Controls a rule breaks that an exemption of the baseline lifts: reported, not revoked."""
+
+    rule_id: str | None
+    controls: list[str]
+    exemption: str
+    reason: str
+    expires: str
+
+
+class ExpiredExemptionDoc(_Doc):
+    """An exemption that would have lifted these controls for this rule, had it not expired."""
+
+    rule_id: str | None
+    controls: list[str]
+    exemption: str
+    expired_on: str
+
+
 class Decision(_Doc):
     event_id: str | None
     event_name: str | None
@@ -82,6 +101,8 @@ class Decision(_Doc):
     baseline: str | None = None
     findings: list[FindingDoc] = []
     not_judged: list[NotJudgedDoc] = []
+    exempted: list[ExemptedDoc] = []
+    exemptions_expired: list[ExpiredExemptionDoc] = []
     findings_omitted: int = 0
     """Only in copies trimmed to fit a size limit (SNS); the log always carries every finding."""
 
@@ -179,6 +200,46 @@ def _finding_doc(finding: Finding, result: ActionResult) -> FindingDoc:
     )
 
 
+def _exempted_docs(findings: Sequence[Finding]) -> list[ExemptedDoc]:
+    docs: list[ExemptedDoc] = []
+    for f in findings:
+        by_exemption: dict[str, list[str]] = {}
+        for lifted in f.exempted:
+            by_exemption.setdefault(lifted.exemption.id, []).append(lifted.hit.control.id)
+        exemptions = {lifted.exemption.id: lifted.exemption for lifted in f.exempted}
+        docs.extend(
+            ExemptedDoc(
+                rule_id=f.rule.rule_id,
+                controls=controls,
+                exemption=exemption_id,
+                reason=exemptions[exemption_id].reason,
+                expires=exemptions[exemption_id].expires.isoformat(),
+            )
+            for exemption_id, controls in by_exemption.items()
+        )
+    return docs
+
+
+def _expired_docs(findings: Sequence[Finding]) -> list[ExpiredExemptionDoc]:
+    docs: list[ExpiredExemptionDoc] = []
+    for f in findings:
+        by_exemption: dict[str, list[str]] = {}
+        expiry: dict[str, str] = {}
+        for item in f.expired:
+            by_exemption.setdefault(item.exemption.id, []).append(item.hit.control.id)
+            expiry[item.exemption.id] = item.exemption.expires.isoformat()
+        docs.extend(
+            ExpiredExemptionDoc(
+                rule_id=f.rule.rule_id,
+                controls=controls,
+                exemption=exemption_id,
+                expired_on=expiry[exemption_id],
+            )
+            for exemption_id, controls in by_exemption.items()
+        )
+    return docs
+
+
 def _header(record: Record, group_id: str | None, mode: Mode, baseline: str | None) -> dict[str, Any]:
     return {
         "event_id": record.event_id,
@@ -211,6 +272,7 @@ def decide(
         for nj in f.not_judged
     ]
     not_judged.extend(extra_not_judged)
+    exempted, expired = _exempted_docs(findings), _expired_docs(findings)
     if docs:
         controls = sorted({c for d in docs for c in d.controls})
         counts = _count_actions(docs)
@@ -221,12 +283,19 @@ def decide(
         if not_judged:
             reason += f"; {len(not_judged)} could not be judged (see not_judged)"
         outcome = "compliant"
+    if exempted:
+        names = ", ".join(sorted({e.exemption for e in exempted}))
+        reason += f"; {len({e.rule_id for e in exempted})} rule(s) exempted by {names} (see exempted)"
+    for name, day in sorted({(x.exemption, x.expired_on) for x in expired}):
+        reason += f"; exemption {name} expired on {day}"
     return Decision(
         **_header(change.record, change.group_id, mode, baseline),
         outcome=outcome,
         reason=reason,
         findings=docs,
         not_judged=not_judged,
+        exempted=exempted,
+        exemptions_expired=expired,
     )
 
 

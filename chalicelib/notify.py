@@ -129,11 +129,24 @@ def text(decision: Decision, findings: list[FindingDoc], omitted: int) -> str:
         if f.description:
             lines.append(f"  description: {f.description}")
         lines.extend(f"  {w.control} ({w.severity}) {w.title}: {w.reason}" for w in f.why)
+        lines.extend(
+            f"  exemption {x.exemption} expired on {x.expired_on} (it lifted {', '.join(x.controls)}); "
+            "renew it in the baseline if this rule is still needed"
+            for x in decision.exemptions_expired
+            if x.rule_id == f.rule_id
+        )
         if f.error:
             lines.append(f"  error: {f.error}")
     if omitted:
         lines.append(
             f"... and {omitted} more finding(s) left out to fit SNS's size limit; the log has them all."
+        )
+    if decision.exempted:
+        lines += ["", "EXEMPTED (left in place)"]
+        lines.extend(
+            f"- rule {x.rule_id or '(no id)'}: {', '.join(x.controls)} lifted by exemption {x.exemption} "
+            f"until {x.expires}: {x.reason}"
+            for x in decision.exempted
         )
     lines += [
         "",

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
 from typing import Protocol
 
-from chalicelib.adapters.ec2 import AwsUnavailable, RevokeResult
+from chalicelib.adapters.ec2 import AwsUnavailable, GroupInfo, RevokeResult
 from chalicelib.baseline import Baseline
 from chalicelib.decision import (
     ABSENT,
@@ -26,13 +27,14 @@ from chalicelib.decision import (
 )
 from chalicelib.evaluate import Facts, Finding, evaluate
 from chalicelib.events import InvalidEvent, ModifyRecord, OtherRecord, RuleChange, parse_record, rule_change
-from chalicelib.rules import Direction, Rule
+from chalicelib.rules import Direction, PrefixList, Rule
 
 
 class AwsPort(Protocol):
     """What the pipeline needs from AWS for one region."""
 
-    def group_names(self, group_ids: Iterable[str]) -> dict[str, str]: ...
+    def groups(self, group_ids: Iterable[str]) -> dict[str, GroupInfo]: ...
+    def prefix_lists(self, list_ids: Iterable[str]) -> dict[str, PrefixList | str]: ...
     def rules_by_id(self, rule_ids: Iterable[str]) -> dict[str, Rule]: ...
     def rules_of_group(self, group_id: str) -> list[Rule]: ...
     def revoke(self, group_id: str, direction: Direction, rule_ids: list[str]) -> dict[str, RevokeResult]: ...
@@ -42,10 +44,15 @@ class AwsPort(Protocol):
 class LiveAws:
     region: str | None
 
-    def group_names(self, group_ids: Iterable[str]) -> dict[str, str]:
+    def groups(self, group_ids: Iterable[str]) -> dict[str, GroupInfo]:
         from chalicelib.adapters import ec2
 
-        return ec2.group_names(group_ids, self.region)
+        return ec2.groups(group_ids, self.region)
+
+    def prefix_lists(self, list_ids: Iterable[str]) -> dict[str, PrefixList | str]:
+        from chalicelib.adapters import ec2
+
+        return ec2.prefix_lists(list_ids, self.region)
 
     def rules_by_id(self, rule_ids: Iterable[str]) -> dict[str, Rule]:
         from chalicelib.adapters import ec2
@@ -66,7 +73,10 @@ class LiveAws:
 class OfflineAws:
     """No AWS at all: every question is unanswerable, and nothing can be revoked."""
 
-    def group_names(self, group_ids: Iterable[str]) -> dict[str, str]:
+    def groups(self, group_ids: Iterable[str]) -> dict[str, GroupInfo]:
+        raise AwsUnavailable("offline: AWS was not asked")
+
+    def prefix_lists(self, list_ids: Iterable[str]) -> dict[str, PrefixList | str]:
         raise AwsUnavailable("offline: AWS was not asked")
 
     def rules_by_id(self, rule_ids: Iterable[str]) -> dict[str, Rule]:
@@ -79,13 +89,36 @@ class OfflineAws:
         raise AwsUnavailable("offline: nothing can be revoked")
 
 
-def _facts(change: RuleChange, baseline: Baseline, aws: AwsPort) -> Facts:
-    if not baseline.needs_group_names:
-        return Facts()
-    try:
-        return Facts(group_names=aws.group_names({change.group_id}))
-    except AwsUnavailable as error:
-        return Facts(why_unknown=str(error))
+def _facts(change: RuleChange, baseline: Baseline, aws: AwsPort, now: datetime) -> Facts:
+    """Everything the evaluation needs beyond the rules. AWS is asked only for what this baseline and
+    these rules need: the group (name, VPC: one cached call) when a control names a group or an
+    exemption a VPC, prefix lists only when a rule's source is one."""
+    identity = change.record.user_identity
+    facts = Facts(
+        account=change.account,
+        region=change.region,
+        actors=tuple(dict.fromkeys(a for a in (identity.arn, identity.principal) if a)),
+        today=now.astimezone(UTC).date(),
+    )
+    if baseline.needs_group_names or baseline.needs_group_vpcs:
+        try:
+            found = aws.groups({change.group_id})
+            facts = dataclasses.replace(
+                facts,
+                group_names={g: info.name for g, info in found.items()},
+                group_vpcs={g: info.vpc_id for g, info in found.items() if info.vpc_id},
+                why_unknown=f"{change.group_id} was not found" if not found else facts.why_unknown,
+            )
+        except AwsUnavailable as error:
+            facts = dataclasses.replace(facts, why_unknown=str(error))
+    list_ids = {r.source.value for r in change.rules if r.source.kind == "prefix_list"}
+    if list_ids:
+        try:
+            lists = aws.prefix_lists(list_ids)
+        except AwsUnavailable as error:
+            lists = dict.fromkeys(list_ids, str(error))
+        facts = dataclasses.replace(facts, prefix_lists=lists)
+    return facts
 
 
 def _resolve_directions(
@@ -176,11 +209,13 @@ def _execute(
     return results
 
 
-def process(raw: object, baseline: Baseline, mode: Mode, aws: AwsPort | None = None) -> Decision:
+def process(
+    raw: object, baseline: Baseline, mode: Mode, aws: AwsPort | None = None, now: datetime | None = None
+) -> Decision:
     """One event in, one decision out, with every revocation the decision reports already made.
 
-    ``aws`` defaults to the live adapters for the event's region. Invalid or irrelevant events never
-    reach AWS.
+    ``aws`` defaults to the live adapters for the event's region; ``now`` (the clock exemptions expire
+    by) to the current time. Invalid or irrelevant events never reach AWS.
     """
     try:
         record = parse_record(raw)
@@ -198,7 +233,7 @@ def process(raw: object, baseline: Baseline, mode: Mode, aws: AwsPort | None = N
         return invalid(raw, error.errors, mode, baseline.name)
 
     aws = aws or LiveAws(change.region)
-    facts = _facts(change, baseline, aws)
+    facts = _facts(change, baseline, aws, now or datetime.now(UTC))
     notes: list[NotJudgedDoc] = []
     rules, gone = change.rules, set[str]()
     if isinstance(record, ModifyRecord):

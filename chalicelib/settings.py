@@ -10,9 +10,13 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
-from chalicelib.baseline import DEFAULT_PRESET
+from chalicelib.baseline import DEFAULT_PRESET, preset_names
 from chalicelib.decision import MODES, Mode
+
+APP_ROOT = Path(__file__).resolve().parent.parent
+"""Where app.py and chalicelib/ live: /var/task in Lambda, the project folder elsewhere."""
 
 
 class ConfigError(RuntimeError):
@@ -35,4 +39,12 @@ class Settings:
         if topic is not None and not (topic.startswith("arn:aws") and topic.count(":") == 5):
             raise ConfigError(f"NOTIFY_TOPIC_ARN={topic!r} is not an SNS topic ARN")
         baseline = env.get("BASELINE", "").strip() or DEFAULT_PRESET
-        return cls(mode=mode, baseline=baseline, topic_arn=topic)
+        return cls(mode=mode, baseline=resolve_baseline(baseline), topic_arn=topic)
+
+
+def resolve_baseline(value: str) -> str:
+    """A preset name stays a name; a relative path is read from the deployed package (the app's
+    folder), never from wherever the process happens to start."""
+    if value in preset_names() or Path(value).is_absolute():
+        return value
+    return str(APP_ROOT / value)

@@ -84,7 +84,7 @@ class World:
 
 def build_world() -> Iterator[World]:
     clients.reset()
-    ec2.forget_group_names()
+    ec2.forget_cache()
     ec2_client = boto3.client("ec2", region_name=REGION)
     sns = boto3.client("sns", region_name=REGION)
     sqs = boto3.client("sqs", region_name=REGION)
@@ -101,4 +101,4 @@ def build_world() -> Iterator[World]:
         topics[stage] = topic
     yield World(ec2_client, sns, sqs, vpc_id, queue_url, topics)
     clients.reset()
-    ec2.forget_group_names()
+    ec2.forget_cache()

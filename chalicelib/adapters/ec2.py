@@ -1,4 +1,4 @@
-"""EC2: group names, the current state of rules, and revocation by rule id.
+"""EC2: group names and VPCs, prefix-list entries, the current state of rules, and revocation by rule id.
 
 Revocation always names rules by ``SecurityGroupRuleIds``: the IpPermissions form needs an exact
 match of every field and either fails or misses a rule that differs in a description. Errors become
@@ -7,6 +7,7 @@ outcomes (``already-absent``, ``failed``) per rule, so one bad rule never hides 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
@@ -14,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.adapters import clients
-from chalicelib.rules import Direction, Rule, Source, canonical_cidr, normalise_protocol
+from chalicelib.rules import Direction, PrefixList, Rule, Source, canonical_cidr, normalise_protocol
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2.type_defs import SecurityGroupRuleTypeDef
@@ -32,7 +33,17 @@ _GONE = frozenset(
 )
 _DESCRIBE_BATCH = 1000
 
-_group_names: dict[str, str] = {}
+
+@dataclass(frozen=True, slots=True)
+class GroupInfo:
+    """What sgguard needs to know about a group beyond its rules; neither ever changes."""
+
+    name: str
+    vpc_id: str | None
+
+
+_groups: dict[str, GroupInfo] = {}
+_prefix_list_entries: dict[tuple[str, int | None], tuple[str, ...]] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,12 +69,10 @@ def error_code(error: Exception) -> str:
     return ""
 
 
-def group_names(group_ids: Iterable[str], region: str | None) -> dict[str, str]:
-    """Names of the given groups, cached for the life of the container: a group's name never changes.
-
-    Groups that no longer exist are simply absent from the answer.
-    """
-    wanted = sorted({g for g in group_ids if g not in _group_names})
+def groups(group_ids: Iterable[str], region: str | None) -> dict[str, GroupInfo]:
+    """Name and VPC of the given groups (one DescribeSecurityGroups answers both), cached for the
+    life of the container: neither ever changes. Groups that no longer exist are absent."""
+    wanted = sorted({g for g in group_ids if g not in _groups})
     if wanted:
         try:
             response = clients.ec2(region).describe_security_groups(
@@ -72,12 +81,60 @@ def group_names(group_ids: Iterable[str], region: str | None) -> dict[str, str]:
         except (ClientError, BotoCoreError) as error:
             raise AwsUnavailable(_error_text(error)) from error
         for group in response.get("SecurityGroups", []):
-            _group_names[group["GroupId"]] = group["GroupName"]
-    return {g: _group_names[g] for g in group_ids if g in _group_names}
+            _groups[group["GroupId"]] = GroupInfo(group["GroupName"], group.get("VpcId"))
+    return {g: _groups[g] for g in group_ids if g in _groups}
 
 
-def forget_group_names() -> None:
-    _group_names.clear()
+def prefix_lists(list_ids: Iterable[str], region: str | None) -> dict[str, PrefixList | str]:
+    """Each list as it is now, or why it could not be read.
+
+    The description (owner, name, version) is asked for every time, since a list changes under the
+    same id; the entries are cached per (list, version) and never asked for AWS-managed lists, whose
+    networks are AWS's own.
+    """
+    wanted = sorted(set(list_ids))
+    client = clients.ec2(region)
+    try:
+        pages = client.get_paginator("describe_managed_prefix_lists").paginate(PrefixListIds=wanted)
+        described = [item for page in pages for item in page.get("PrefixLists", [])]
+    except (ClientError, BotoCoreError) as error:
+        raise AwsUnavailable(_error_text(error)) from error
+    found: dict[str, PrefixList | str] = {}
+    for item in described:
+        listed = PrefixList(
+            id=item["PrefixListId"],
+            name=item.get("PrefixListName", ""),
+            owner=item.get("OwnerId", ""),
+            version=item.get("Version"),
+        )
+        if listed.aws_managed:
+            found[listed.id] = listed
+            continue
+        key = (listed.id, listed.version)
+        if key not in _prefix_list_entries:
+            try:
+                _prefix_list_entries[key] = _entries(client, listed)
+            except (ClientError, BotoCoreError) as error:
+                found[listed.id] = _error_text(error)
+                continue
+        found[listed.id] = dataclasses.replace(listed, entries=_prefix_list_entries[key])
+    for list_id in wanted:
+        found.setdefault(list_id, f"{list_id} was not found")
+    return found
+
+
+def _entries(client: Any, listed: PrefixList) -> tuple[str, ...]:
+    kwargs: dict[str, Any] = {"PrefixListId": listed.id}
+    if listed.version is not None:
+        kwargs["TargetVersion"] = listed.version
+    pages = client.get_paginator("get_managed_prefix_list_entries").paginate(**kwargs)
+    return tuple(canonical_cidr(e["Cidr"]) for page in pages for e in page.get("Entries", []) if "Cidr" in e)
+
+
+def forget_cache() -> None:
+    """Forget cached groups and prefix-list entries (tests; a Lambda container never needs to)."""
+    _groups.clear()
+    _prefix_list_entries.clear()
 
 
 def rule_from_describe(item: SecurityGroupRuleTypeDef | Mapping[str, Any]) -> Rule:
