@@ -331,7 +331,9 @@ def test_sgg_1_allows_the_web_ports_like_ec2_18(source: str, port: int) -> None:
 
 @pytest.mark.parametrize("source", INTERNET_WIDE)
 @pytest.mark.parametrize("ports", [53, 80, 443, (0, 65535), None])
-def test_sgg_1_any_udp_port_from_an_internet_wide_block(source: str, ports: int | tuple[int, int] | None) -> None:
+def test_sgg_1_any_udp_port_from_an_internet_wide_block(
+    source: str, ports: int | tuple[int, int] | None
+) -> None:
     assert hits(rule("udp", ports, source)) == {"SGG.1"}
 
 
