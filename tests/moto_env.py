@@ -66,10 +66,12 @@ class World:
                 )
                 self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
 
-    def invoke(self, event: dict[str, Any], stage: str = "prod") -> dict[str, Any]:
+    def invoke(self, event: dict[str, Any], stage: str = "prod", project_dir: str = ".") -> dict[str, Any]:
+        """Invoke the handler as Chalice would, with the stage settings of ``project_dir``'s
+        .chalice/config.json (tests point it at a copy with another BASELINE)."""
         from app import app
 
-        with Client(app, stage_name=stage) as client:
+        with Client(app, stage_name=stage, project_dir=project_dir) as client:
             payload: dict[str, Any] = client.lambda_.invoke("on_security_group_change", event).payload
             return payload
 

@@ -196,7 +196,7 @@ def test_a_broken_parent_is_reported_through_extends(tmp_path: Path) -> None:
         ),
         (
             'name = "x"\nextends = "aws-foundational"\n[[controls]]\nid = "EC2.13"\nseverity = "SEVERE"\n',
-            "controls[0](EC2.13).severity: Input should be 'CRITICAL', 'HIGH', 'MEDIUM', 'LOW' or 'INFORMATIONAL'",
+            "controls[0](EC2.13).severity: Input should be 'CRITICAL', 'HIGH', 'MEDIUM', 'LOW' or",
         ),
         (
             'name = "x"\nextends = "aws-foundational"\n[[controls]]\nid = "EC2.13"\nsources = ["everyone"]\n',

@@ -27,10 +27,7 @@ def rule(
         ports = (ports, ports)
     elif ports is None:
         ports = (None, None)
-    if source.startswith("sg-"):
-        kind = "security_group"
-    else:
-        kind = "cidr_ipv6" if ":" in source else "cidr_ipv4"
+    kind = "security_group" if source.startswith("sg-") else "cidr_ipv6" if ":" in source else "cidr_ipv4"
     return Rule(GROUP, direction, protocol, ports[0], ports[1], Source(kind, source))  # type: ignore[arg-type]
 
 
@@ -75,8 +72,17 @@ def test_cis_neighbouring_ports_comply(port: int) -> None:
 
 @pytest.mark.parametrize(
     ("ports", "broken"),
-    [((0, 21), False), ((0, 22), True), ((22, 22), True), ((22, 3389), True), ((23, 3388), False)]
-    + [((3389, 65535), True), ((3390, 65535), False), ((0, 65535), True), ((None, None), True)],
+    [
+        ((0, 21), False),
+        ((0, 22), True),
+        ((22, 22), True),
+        ((22, 3389), True),
+        ((23, 3388), False),
+        ((3389, 65535), True),
+        ((3390, 65535), False),
+        ((0, 65535), True),
+        ((None, None), True),
+    ],
 )
 def test_cis_range_ends(ports: tuple[int | None, int | None], broken: bool) -> None:
     assert cis(rule("tcp", ports)) == ({"CIS.5.3"} if broken else set())
@@ -84,8 +90,21 @@ def test_cis_range_ends(ports: tuple[int | None, int | None], broken: bool) -> N
 
 @pytest.mark.parametrize(
     "source",
-    ["0.0.0.0/1", "128.0.0.0/1", "11.0.0.0/8", "11.0.0.0/9", "10.0.0.0/8", "192.168.0.0/16", "1.2.3.4/32"]
-    + ["::/1", "2600::/16", "2600::/17", "fd00::/8", "2001:db8::/32", "sg-0fedcba9876543210"],
+    [
+        "0.0.0.0/1",
+        "128.0.0.0/1",
+        "11.0.0.0/8",
+        "11.0.0.0/9",
+        "10.0.0.0/8",
+        "192.168.0.0/16",
+        "1.2.3.4/32",
+        "::/1",
+        "2600::/16",
+        "2600::/17",
+        "fd00::/8",
+        "2001:db8::/32",
+        "sg-0fedcba9876543210",
+    ],
 )
 def test_cis_judges_only_the_exact_world(source: str) -> None:
     """CIS checks 0.0.0.0/0 and ::/0 literally: half the internet is not its business (SGG.1's is)."""
