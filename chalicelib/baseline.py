@@ -1,9 +1,11 @@
 """The baseline: the controls a rule is judged against, validated up front.
 
 A control is data, never code: which directions, protocols, ports and sources it forbids, optionally
-only in groups of a given name, and what to do about it. Every built-in control (Security Hub's
-EC2.2/13/14/18/19/53/54 and sgguard's SGG.1) is written in this language in a bundled TOML preset,
-so that a change to what sgguard enforces is a reviewed diff of a text file.
+only in groups of a given name, and what to do about it. Every built-in control is written in this
+language in a bundled TOML preset (aws-foundational, cis, strict), so that a change to what sgguard
+enforces is a reviewed diff of a text file. A file may start from a preset (``extends``), switch
+inherited controls off (``disable``), override them field by field, add its own, and carry the
+deployment's exemptions.
 """
 
 from __future__ import annotations

@@ -385,10 +385,18 @@ def test_sgg_1_does_not_apply_to_egress() -> None:
 
 @pytest.mark.parametrize("source", ["pl-0123456789abcdef0", "sg-0fedcba9876543210"])
 @pytest.mark.parametrize(("protocol", "ports"), [("tcp", 22), ("tcp", 3389), ("-1", None), ("udp", 53)])
-def test_prefix_lists_and_groups_are_never_the_world(source: str, protocol: str, ports: int | None) -> None:
+def test_aws_managed_prefix_lists_and_groups_are_never_the_world(
+    source: str, protocol: str, ports: int | None
+) -> None:
+    """A group reference is never the world; nor is an AWS-managed prefix list, even one whose entries
+    span the internet (customer-managed lists are judged by their entries: tests/test_exemptions.py)."""
+    s3 = PrefixList("pl-0123456789abcdef0", "com.amazonaws.eu-west-1.s3", "AWS", None, ("0.0.0.0/0",))
+    web = Facts(group_names={GROUP: "web"}, prefix_lists={s3.id: s3})
+    default = Facts(group_names={GROUP: "default"}, prefix_lists={s3.id: s3})
     made = rule(protocol, ports, source)
-    assert hits(made, WEB) == set()
-    assert hits(made, DEFAULT) == {"EC2.2"}
+    assert hits(made, web) == set()
+    assert finding(made, web).not_judged == ()
+    assert hits(made, default) == {"EC2.2"}
 
 
 # --- egress ----------------------------------------------------------------------------------------
