@@ -42,6 +42,24 @@ def project_with_baseline(tmp_path: Path, baseline_text: str) -> str:
     return str(tmp_path)
 
 
+def exempting_ssh(tmp_path: Path, exemption_id: str, scope: str, expires: str) -> str:
+    """A project whose baseline is aws-foundational with every control an SSH-from-the-world rule
+    breaks lifted by one exemption."""
+    return project_with_baseline(
+        tmp_path,
+        f"""
+name = "acme"
+extends = "aws-foundational"
+[[exemptions]]
+id = "{exemption_id}"
+controls = ["EC2.13", "EC2.53", "EC2.18", "EC2.19"]
+scope = {scope}
+reason = "bastion"
+expires = {expires}
+""",
+    )
+
+
 def ssh_from(cidr: str) -> dict:
     return {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": cidr}]}
 
@@ -108,19 +126,8 @@ expires = 2999-12-31
 
 def test_an_exemption_fully_covering_the_rule_makes_the_event_compliant(world: World, tmp_path: Path) -> None:
     bastion = world.group("bastion")
-    project = project_with_baseline(
-        tmp_path,
-        f"""
-name = "acme"
-extends = "aws-foundational"
-[[exemptions]]
-id = "BASTION-SSH"
-controls = ["EC2.13", "EC2.53", "EC2.18", "EC2.19"]
-scope = {{ vpcs = ["{world.vpc_id}"], regions = ["eu-west-1"] }}
-reason = "bastion"
-expires = 2999-12-31
-""",
-    )
+    scope = f'{{ vpcs = ["{world.vpc_id}"], regions = ["eu-west-1"] }}'
+    project = exempting_ssh(tmp_path, "BASTION-SSH", scope, "2999-12-31")
     event, created = authorize_and_record(world.ec2, bastion, [ssh_from("0.0.0.0/0")])
     decision = world.invoke(event, project_dir=project)
     assert decision["outcome"] == "compliant"
@@ -131,19 +138,7 @@ expires = 2999-12-31
 
 def test_an_expired_exemption_revokes_and_says_when_it_expired(world: World, tmp_path: Path) -> None:
     bastion = world.group("bastion")
-    project = project_with_baseline(
-        tmp_path,
-        f"""
-name = "acme"
-extends = "aws-foundational"
-[[exemptions]]
-id = "OLD-SSH"
-controls = ["EC2.13", "EC2.53", "EC2.18", "EC2.19"]
-scope = {{ groups = ["{bastion}"] }}
-reason = "bastion"
-expires = 2024-03-31
-""",
-    )
+    project = exempting_ssh(tmp_path, "OLD-SSH", f'{{ groups = ["{bastion}"] }}', "2024-03-31")
     event, created = authorize_and_record(world.ec2, bastion, [ssh_from("0.0.0.0/0")])
     decision = world.invoke(event, project_dir=project)
     assert decision["outcome"] == "violation"
