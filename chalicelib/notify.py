@@ -20,7 +20,7 @@ MESSAGE_BUDGET = 240_000
 """Bytes for the JSON message: SNS's 262,144 less room for the subject and the attributes."""
 SUBJECT_LIMIT = 99
 
-_ACTION_WORDS = {
+ACTION_WORDS = {
     "revoked": "revoked",
     "would-revoke": "would revoke (dry-run)",
     "already-absent": "already gone",
@@ -37,7 +37,8 @@ class Message:
     attributes: dict[str, str]
 
 
-def _rule_words(f: FindingDoc) -> str:
+def rule_words(f: FindingDoc) -> str:
+    """A rule as a person says it (``tcp 22 from 0.0.0.0/0``): the message and replay's table use it."""
     preposition = "from" if f.direction == "ingress" else "to"
     if f.protocol == "-1":
         traffic = "all traffic"
@@ -122,7 +123,7 @@ def text(decision: Decision, findings: list[FindingDoc], omitted: int) -> str:
         "WHAT WAS WRONG",
     ]
     for f in findings:
-        lines.append(f"- {_rule_words(f)}   [{_ACTION_WORDS[f.action]}]")
+        lines.append(f"- {rule_words(f)}   [{ACTION_WORDS[f.action]}]")
         lines.append(f"  rule id: {f.rule_id or '(none in the event)'}")
         if f.rule_arn:
             lines.append(f"  rule ARN: {f.rule_arn}")

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
+    from mypy_boto3_s3 import S3Client
     from mypy_boto3_sns import SNSClient
     from mypy_boto3_sts import STSClient
 
@@ -45,6 +46,12 @@ def ec2(region: str | None = None) -> EC2Client:
 
 def sns(region: str | None = None) -> SNSClient:
     client: SNSClient = _client("sns", _region(region))
+    return client
+
+
+def s3(region: str | None = None) -> S3Client:
+    """Only the replay command reads S3 (a trail's log files); the Lambda never does."""
+    client: S3Client = _client("s3", _region(region))
     return client
 
 

@@ -56,7 +56,7 @@ class AwsUnavailable(RuntimeError):
     """AWS could not be asked (no credentials, no network, access denied to a read call)."""
 
 
-def _error_text(error: Exception) -> str:
+def error_text(error: Exception) -> str:
     if isinstance(error, ClientError):
         info = error.response.get("Error", {})
         return f"{info.get('Code', 'Error')}: {info.get('Message', str(error))}"
@@ -79,7 +79,7 @@ def groups(group_ids: Iterable[str], region: str | None) -> dict[str, GroupInfo]
                 Filters=[{"Name": "group-id", "Values": wanted}]
             )
         except (ClientError, BotoCoreError) as error:
-            raise AwsUnavailable(_error_text(error)) from error
+            raise AwsUnavailable(error_text(error)) from error
         for group in response.get("SecurityGroups", []):
             _groups[group["GroupId"]] = GroupInfo(group["GroupName"], group.get("VpcId"))
     return {g: _groups[g] for g in group_ids if g in _groups}
@@ -172,7 +172,7 @@ def _describe(region: str | None, **kwargs: Any) -> Iterator[Rule]:
     except (ClientError, BotoCoreError) as error:
         if error_code(error) in _GONE:
             return
-        raise AwsUnavailable(_error_text(error)) from error
+        raise AwsUnavailable(error_text(error)) from error
 
 
 def rules_of_group(group_id: str, region: str | None) -> list[Rule]:
@@ -220,7 +220,7 @@ def revoke(
 def _result_of(error: Exception) -> RevokeResult:
     if error_code(error) in _GONE:
         return RevokeResult("already-absent")
-    return RevokeResult("failed", _error_text(error))
+    return RevokeResult("failed", error_text(error))
 
 
 def _revoke_call(group_id: str, direction: Direction, rule_ids: list[str], region: str | None) -> None:
