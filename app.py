@@ -1,7 +1,10 @@
-"""sgguard's Chalice app: triggers wired to chalicelib, nothing else."""
+"""sgguard's Chalice app: triggers and routes wired to chalicelib, nothing else."""
 
-from chalice.app import Chalice
+from typing import Any
 
+from chalice.app import Chalice, IAMAuthorizer, Response
+
+from chalicelib import http_api
 from chalicelib.handler import handle_event
 from chalicelib.trigger import SECURITY_GROUP_RULE_CHANGES
 
@@ -12,3 +15,25 @@ app = Chalice(app_name="sgguard")
 def on_security_group_change(event):  # type: ignore[no-untyped-def]
     """A security-group rule was added or changed somewhere in this account and region."""
     return handle_event(event.to_dict())
+
+
+def _respond(answer: http_api.Answer) -> Response:
+    return Response(body=answer.body, status_code=answer.status, headers={"Content-Type": "application/json"})
+
+
+if http_api.routes_wanted():  # a stage with REPLAY_API=off is deployed without these, and without an API
+    _iam = IAMAuthorizer()  # deployed: SigV4-signed calls only; `chalice local` admits every call
+
+    @app.route("/replay", methods=["POST"], authorizer=_iam, content_types=["application/json"])
+    def replay() -> Any:
+        request = app.current_request
+        assert request is not None  # always set while a route runs
+        return _respond(http_api.replay(request.raw_body, request.query_params))
+
+    @app.route("/baseline", methods=["GET"], authorizer=_iam)
+    def baseline() -> Any:
+        return _respond(http_api.baseline())
+
+    @app.route("/health", methods=["GET"], authorizer=_iam)
+    def health() -> Any:
+        return _respond(http_api.health())

@@ -1,48 +1,38 @@
-"""`make demo`: the whole loop on an embedded AWS (moto), nothing real touched.
+"""`make demo`: the whole loop through the real pieces, on loopback, nothing real touched.
 
-A developer opens all traffic to the internet on a security group that also holds harmless rules;
-CloudTrail's event reaches sgguard (invoked through Chalice's own test client, as Lambda would); the
-bad rule is gone, the others stay, and the security team's queue holds the message.
+A moto server plays AWS; `chalice local --stage dev` runs sgguard's HTTP routes against it. A developer
+adds a harmless rule and opens all traffic to the internet with boto3; for each call the demo builds
+the CloudTrail event AWS would deliver and POSTs it to /replay?mode=enforce. The bad rule is revoked,
+the harmless one stays, and the security team's queue (subscribed to the dev stage's topic) holds the
+message. Both servers stop however the demo ends, Ctrl-C included.
 """
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import os
 import sys
 import textwrap
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-REGION = "eu-west-1"
-ACCOUNT = "111122223333"
-
-# Fake credentials and moto's account before boto3 is imported: nothing can reach a real account.
-os.environ.update(
-    {
-        "AWS_ACCESS_KEY_ID": "demo",
-        "AWS_SECRET_ACCESS_KEY": "demo",
-        "AWS_SESSION_TOKEN": "demo",
-        "AWS_DEFAULT_REGION": REGION,
-        "AWS_REGION": REGION,
-        "MOTO_ACCOUNT_ID": ACCOUNT,
-        "AWS_CONFIG_FILE": os.devnull,
-        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-    }
-)
-for leaked in ("AWS_PROFILE", "AWS_ENDPOINT_URL"):
-    os.environ.pop(leaked, None)
 sys.path.insert(0, str(ROOT))
 
+from devtools.servers import FAKE_AWS, REGION, local_aws_and_sgguard, sigterm_as_interrupt  # noqa: E402
+
+# Fake credentials before boto3 is imported; every client below is also given a loopback endpoint.
+os.environ.update(FAKE_AWS)
+for leaked in ("AWS_PROFILE", "AWS_ENDPOINT_URL"):
+    os.environ.pop(leaked, None)
+
 import boto3  # noqa: E402
-from chalice.test import Client  # noqa: E402
-from moto import mock_aws  # noqa: E402
 
 from devtools.eventgen import authorize_and_record, group_rules  # noqa: E402
 
+STAGE = "dev"
 BOLD, DIM, RED, GREEN, RESET = (
     ("\033[1m", "\033[2m", "\033[31m", "\033[32m", "\033[0m") if sys.stdout.isatty() else ("",) * 5
 )
@@ -50,6 +40,11 @@ BOLD, DIM, RED, GREEN, RESET = (
 
 def heading(text: str) -> None:
     print(f"\n{BOLD}== {text}{RESET}")
+
+
+def stage_topic() -> str:
+    config = json.loads((ROOT / ".chalice" / "config.json").read_text())
+    return str(config["stages"][STAGE]["environment_variables"]["NOTIFY_TOPIC_ARN"])
 
 
 def show_rules(ec2: Any, group_id: str, highlight: str | None = None) -> None:
@@ -62,74 +57,99 @@ def show_rules(ec2: Any, group_id: str, highlight: str | None = None) -> None:
         print(f"  {rule['SecurityGroupRuleId']}  {direction}  {proto}{ports:<12} {source}{mark}")
 
 
+def post(url: str, event: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    request = urllib.request.Request(
+        url, data=json.dumps(event).encode(), headers={"Content-Type": "application/json"}, method="POST"
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"{}")
+
+
+def run(moto_url: str, api_url: str) -> bool:
+    def client(service: str) -> Any:
+        return boto3.client(service, region_name=REGION, endpoint_url=moto_url)
+
+    ec2, sns, sqs = client("ec2"), client("sns"), client("sqs")
+
+    heading(
+        f"1. AWS is a moto server at {moto_url}; sgguard runs in `chalice local --stage dev` at {api_url}"
+    )
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    group = ec2.create_security_group(GroupName="poc-web", Description="proof of concept", VpcId=vpc)[
+        "GroupId"
+    ]
+    topic = sns.create_topic(Name=stage_topic().rsplit(":", 1)[1])["TopicArn"]
+    assert topic == stage_topic(), f"moto made {topic}, the dev stage publishes to {stage_topic()}"
+    queue = sqs.create_queue(QueueName="security-team")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
+    print(f"  VPC {vpc}, group {group} (poc-web), topic {topic} -> queue security-team")
+
+    heading("2. A developer adds a harmless rule, then opens ALL traffic to 0.0.0.0/0 (boto3)")
+    https = {"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}
+    seed = {"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0", "Description": "just for the PoC"}]}
+    harmless_event, _ = authorize_and_record(ec2, group, [https])
+    event, created = authorize_and_record(ec2, group, [seed])
+    bad_rule = created[0]["SecurityGroupRuleId"]
+    show_rules(ec2, group, highlight=bad_rule)
+
+    heading("3. The CloudTrail event of each call, POSTed to /replay?mode=enforce")
+    for label, each in (("harmless HTTPS rule", harmless_event), ("all-traffic rule", event)):
+        print(f"  {each['detail']['eventName']} ({label}), event {each['detail']['eventID']}")
+        status, answer = post(f"{api_url}/replay?mode=enforce", each)
+        if status != 200:
+            print(f"    {RED}HTTP {status}: {answer.get('message')}{RESET}")
+            return False
+        for decision in answer["decisions"]:
+            colour = GREEN if decision["outcome"] == "compliant" else RED
+            print(f"    HTTP {status} -> {colour}{decision['outcome']}{RESET}: {decision['reason']}")
+            for finding in decision["findings"]:
+                controls = ", ".join(finding["controls"])
+                print(f"       {finding['rule_id']} {finding['action']}  controls {controls}")
+
+    heading("4. The group afterwards: the mistake is gone, the harmless rules stay")
+    show_rules(ec2, group)
+    still_there = bad_rule in {r["SecurityGroupRuleId"] for r in group_rules(ec2, group)}
+
+    heading("5. What the security team received (SNS -> SQS)")
+    messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, WaitTimeSeconds=2).get(
+        "Messages", []
+    )
+    for message in messages:
+        envelope = json.loads(message["Body"])
+        attributes = {k: v["Value"] for k, v in envelope.get("MessageAttributes", {}).items()}
+        document = json.loads(envelope["Message"])
+        print(f"  Subject: {envelope['Subject']}")
+        print(f"  Attributes: {attributes}")
+        print(f"  Body (the decision document): {DIM}{json.dumps(document)[:200]}...{RESET}")
+        from chalicelib.decision import Decision
+        from chalicelib.notify import render
+
+        text = json.loads(render(Decision.model_validate(document)).body)["default"]
+        print(f"  {DIM}What an e-mail subscriber reads:{RESET}")
+        print(textwrap.indent(text, "  | ", lambda _: True))
+
+    ok = not still_there and len(messages) == 1
+    heading("Result")
+    print(f"  {GREEN if ok else RED}{'rule revoked and team told' if ok else 'SOMETHING WENT WRONG'}{RESET}")
+    return ok
+
+
 def main() -> int:
-    with mock_aws():
-        ec2 = boto3.client("ec2", region_name=REGION)
-        sns = boto3.client("sns", region_name=REGION)
-        sqs = boto3.client("sqs", region_name=REGION)
-
-        heading("1. An AWS account (moto, in this process) with a VPC, a group and a security team's queue")
-        vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-        group = ec2.create_security_group(GroupName="poc-web", Description="proof of concept", VpcId=vpc)[
-            "GroupId"
-        ]
-        topic = sns.create_topic(Name="sgguard-notifications-prod")["TopicArn"]
-        queue = sqs.create_queue(QueueName="security-team")["QueueUrl"]
-        queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"][
-            "QueueArn"
-        ]
-        sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
-        print(f"  VPC {vpc}, group {group} (poc-web), topic {topic}")
-
-        heading("2. A developer adds a harmless rule, then opens ALL traffic to 0.0.0.0/0")
-        https = {"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}
-        seed = {"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0", "Description": "just for the PoC"}]}
-        harmless_event, _ = authorize_and_record(ec2, group, [https])
-        event, created = authorize_and_record(ec2, group, [seed])
-        bad_rule = created[0]["SecurityGroupRuleId"]
-        show_rules(ec2, group, highlight=bad_rule)
-
-        heading("3. CloudTrail's events reach sgguard through EventBridge (stage prod: enforce)")
-        from app import app
-
-        with Client(app, stage_name="prod", project_dir=str(ROOT)) as client:
-            for label, each in (("harmless HTTPS rule", harmless_event), ("all-traffic rule", event)):
-                print(f"  {each['detail']['eventName']} ({label}), event {each['detail']['eventID']}")
-                log = io.StringIO()
-                with contextlib.redirect_stdout(log):
-                    decision = client.lambda_.invoke("on_security_group_change", each).payload
-                line = log.getvalue().strip()
-                print(f"    {DIM}CloudWatch audit line: {line[:110]}... ({len(line)} bytes){RESET}")
-                colour = GREEN if decision["outcome"] == "compliant" else RED
-                print(f"    -> {colour}{decision['outcome']}{RESET}: {decision['reason']}")
-                for finding in decision["findings"]:
-                    controls = ", ".join(finding["controls"])
-                    print(f"       {finding['rule_id']} {finding['action']}  controls {controls}")
-
-        heading("4. The group afterwards: the mistake is gone, the harmless rules stay")
-        show_rules(ec2, group)
-        still_there = bad_rule in {r["SecurityGroupRuleId"] for r in group_rules(ec2, group)}
-
-        heading("5. What the security team received (SNS -> SQS)")
-        messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", [])
-        for message in messages:
-            envelope = json.loads(message["Body"])
-            attributes = {k: v["Value"] for k, v in envelope.get("MessageAttributes", {}).items()}
-            print(f"  Subject: {envelope['Subject']}")
-            print(f"  Attributes: {attributes}")
-            print(f"  {DIM}(subscribers over sqs/lambda/https get the decision document as JSON){RESET}")
-        from moto.sns.models import sns_backends
-
-        sent = sns_backends[ACCOUNT][REGION].topics[topic].sent_notifications
-        if sent:
-            print(textwrap.indent(json.loads(sent[-1][1])["default"], "  | ", lambda _: True))
-
-        ok = not still_there and len(messages) == 1
-        heading("Result")
-        print(
-            f"  {GREEN if ok else RED}{'rule revoked and team told' if ok else 'SOMETHING WENT WRONG'}{RESET}"
-        )
-        return 0 if ok else 1
+    print("Starting a moto server and `chalice local --stage dev` on loopback (a few seconds)...")
+    try:
+        with sigterm_as_interrupt(), local_aws_and_sgguard(STAGE) as (moto, api):
+            ok = run(moto.url, api.url)
+    except KeyboardInterrupt:
+        print("\ninterrupted: both servers stopped", file=sys.stderr)
+        return 130
+    print(f"{DIM}Both servers stopped. To run them by hand: README, 'Try it before you trust it'.{RESET}")
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

@@ -40,9 +40,45 @@ def _calls_in(path: Path, api: dict[str, str]) -> Iterator[str]:
             yield api[str(node.args[0].value)]
 
 
-def actions_used_by_code() -> set[str]:
+def _module_path(name: str) -> Path | None:
+    base = ROOT.joinpath(*name.split("."))
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.exists():
+            return candidate
+    return None
+
+
+def _imports(path: Path) -> Iterator[str]:
+    """Every chalicelib module a file imports, at the top or inside a function (deferred imports)."""
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            yield node.module
+            yield from (f"{node.module}.{alias.name}" for alias in node.names)
+
+
+def lambda_files() -> set[Path]:
+    """The files the deployed functions can run: app.py and every chalicelib module it reaches."""
+    seen: set[Path] = set()
+    todo = [ROOT / "app.py"]
+    while todo:
+        path = todo.pop()
+        if path in seen:
+            continue
+        seen.add(path)
+        for name in _imports(path):
+            found = _module_path(name) if name.startswith("chalicelib") else None
+            if found is not None:
+                todo.append(found)
+    return seen
+
+
+def actions_used_by_code(files: set[Path] | None = None) -> set[str]:
+    """The AWS actions the given files call (by default: what the Lambda functions can run)."""
     api = _api_names()
-    return {action for path in (ROOT / "chalicelib").rglob("*.py") for action in _calls_in(path, api)}
+    paths = lambda_files() if files is None else files
+    return {action for path in paths for action in _calls_in(path, api)}
 
 
 def _policy(stage: str) -> dict:
@@ -60,6 +96,17 @@ def test_policy_generation_is_off_and_every_stage_has_its_own_policy() -> None:
 def test_scan_finds_the_calls_we_know_about() -> None:
     used = actions_used_by_code()
     assert {"ec2:RevokeSecurityGroupIngress", "ec2:DescribeSecurityGroupRules", "sns:Publish"} <= used
+    assert ROOT / "chalicelib" / "http_api.py" in lambda_files()
+
+
+def test_only_the_command_line_reads_s3() -> None:
+    """`sgguard replay s3://...` reads a trail with the operator's credentials. The Lambda never reads
+    S3, so its policy must not grant it: no module the Lambda runs may reach the S3 adapter."""
+    everything = set((ROOT / "chalicelib").rglob("*.py"))
+    assert {"s3:ListObjectsV2", "s3:GetObject"} <= actions_used_by_code(everything)
+    assert not any(a.startswith("s3:") for a in actions_used_by_code())
+    assert ROOT / "chalicelib" / "adapters" / "s3.py" not in lambda_files()
+    assert ROOT / "chalicelib" / "sources.py" not in lambda_files()
 
 
 @pytest.mark.parametrize("stage", STAGES)

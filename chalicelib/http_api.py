@@ -1,0 +1,130 @@
+"""The replay routes (`POST /replay`, `GET /baseline`, `GET /health`): plain values in, an answer out,
+so they are tested without a server and app.py stays wiring.
+
+Switched per stage by ``REPLAY_API`` (``on`` in dev, ``off`` in prod). Off, every route answers 404
+and does nothing. The same setting decides, when Chalice loads the app for a stage, whether the routes
+exist at all: prod is packaged without them, so it gets no API Gateway (see README, "Try it").
+
+``?mode=enforce`` behaves as the Lambda does: it revokes, writes the audit line and publishes to the
+stage's topic, so a rule is never revoked without the security team hearing of it. The default
+``dry-run`` is a preview with no side effect at all: no revocation, no audit line, no message.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from chalicelib.baseline import BaselineError, load_baseline
+from chalicelib.decision import MODES
+from chalicelib.replay import SHAPES, ShapeError, Tally, events_in, judge
+from chalicelib.settings import ConfigError, Settings
+
+SWITCH = "REPLAY_API"
+MAX_BODY = 1 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    status: int
+    body: dict[str, Any] = field(default_factory=dict)
+
+
+NOT_FOUND = Answer(404, {"message": "Not Found"})
+
+
+def switched_on(environ: Mapping[str, str] | None = None) -> bool:
+    """At each request: the routes work only where the stage says ``REPLAY_API=on``."""
+    env = os.environ if environ is None else environ
+    return env.get(SWITCH, "off").strip().lower() == "on"
+
+
+def routes_wanted(environ: Mapping[str, str] | None = None) -> bool:
+    """When Chalice loads the app (it applies the stage's variables first, for `chalice local`,
+    `deploy` and `package`): register the routes unless the stage switches them off, so a stage
+    with ``REPLAY_API=off`` has no API Gateway. Tests load the app without a stage and get them."""
+    env = os.environ if environ is None else environ
+    return env.get(SWITCH, "").strip().lower() != "off"
+
+
+def _bad(message: str) -> Answer:
+    return Answer(400, {"message": message})
+
+
+def _settings() -> tuple[Settings, Any] | Answer:
+    try:
+        settings = Settings.from_env()
+        return settings, load_baseline(settings.baseline)
+    except ConfigError as error:
+        return Answer(500, {"message": str(error)})
+    except BaselineError as error:
+        return Answer(500, {"message": f"{error.source}: {'; '.join(error.errors)}"})
+
+
+def health() -> Answer:
+    if not switched_on():
+        return NOT_FOUND
+    loaded = _settings()
+    if isinstance(loaded, Answer):
+        return Answer(503, {"status": "misconfigured", **loaded.body})
+    settings, baseline = loaded
+    return Answer(200, {"status": "ok", "mode": settings.mode, "baseline": baseline.name})
+
+
+def baseline() -> Answer:
+    if not switched_on():
+        return NOT_FOUND
+    loaded = _settings()
+    if isinstance(loaded, Answer):
+        return loaded
+    return Answer(200, loaded[1].model_dump(mode="json"))
+
+
+def replay(body: bytes | str | None, query: Mapping[str, str] | None) -> Answer:
+    """Judge the events of the body; the decisions and a summary. 400 when the body cannot be read,
+    or when it is one event and that event is invalid (the message names the field)."""
+    if not switched_on():
+        return NOT_FOUND
+    body = body.encode() if isinstance(body, str) else body or b""
+    if len(body) > MAX_BODY:
+        return _bad(
+            f"the body is {len(body):,} bytes, over the limit of 1 MiB ({MAX_BODY:,} bytes); "
+            "replay large log files with `sgguard replay`"
+        )
+    mode = (query or {}).get("mode", "dry-run")
+    if mode not in MODES:
+        return _bad(f"mode: expected one of {', '.join(MODES)}, got {mode!r}")
+    if not body.strip():
+        return _bad(f"the body is empty: send {SHAPES}")
+    try:
+        value = json.loads(body)
+    except UnicodeDecodeError as error:
+        return _bad(f"the body is not UTF-8 text: {error}")
+    except json.JSONDecodeError as error:
+        return _bad(f"the body is not JSON: {error}")
+    try:
+        events = list(events_in(value))
+    except ShapeError as error:
+        return _bad(f"the body: {error}")
+    loaded = _settings()
+    if isinstance(loaded, Answer):
+        return loaded
+    settings, rules = loaded
+    from chalicelib.handler import report
+
+    tally, decisions = Tally(), []
+    for _, raw in events:
+        result = judge(raw, rules, mode, None)
+        tally.add(result)
+        if isinstance(result, str):
+            continue
+        if mode == "enforce":
+            report(result, raw, settings.topic_arn)
+        decisions.append(result.to_json_dict())
+    answer = {"mode": mode, "decisions": decisions, "summary": tally.to_json_dict()}
+    if len(events) == 1 and decisions and decisions[0]["outcome"] == "invalid":
+        return Answer(400, {"message": f"the event is invalid: {decisions[0]['reason']}", **answer})
+    return Answer(200, answer)
