@@ -100,7 +100,7 @@ def replay(body: bytes | str | None, query: Mapping[str, str] | None) -> Answer:
     if not body.strip():
         return _bad(f"the body is empty: send {SHAPES}")
     try:
-        value = json.loads(body)
+        value = json.loads(body.decode("utf-8"))
     except UnicodeDecodeError as error:
         return _bad(f"the body is not UTF-8 text: {error}")
     except json.JSONDecodeError as error:

@@ -1,0 +1,104 @@
+"""The incremental decoder: the same values as json.load whatever the chunk boundaries, errors that
+say where, and memory bounded by a chunk and a record rather than by the file."""
+
+from __future__ import annotations
+
+import io
+import itertools
+import json
+import tracemalloc
+from collections.abc import Iterator
+
+import pytest
+
+from chalicelib.jsonstream import JsonStreamError, values
+from tests.conftest import SAMPLES, load_sample
+
+LOG = (SAMPLES / "cloudtrail-log-file.json").read_text()
+
+
+def _read(text: str, chunk: int = 1 << 20) -> list[tuple[int | None, object]]:
+    return [(v.index, v.value) for v in values(io.StringIO(text), chunk_chars=chunk)]
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 3, 7, 16, 17, 64, 1000, 1 << 20])
+def test_log_file_records_come_one_by_one_whatever_the_chunk_size(chunk: int) -> None:
+    expected = json.loads(LOG)["Records"]
+    assert _read(LOG, chunk) == list(enumerate(expected))
+
+
+def test_compact_and_spaced_log_files_read_alike() -> None:
+    records = json.loads(LOG)["Records"]
+    compact = json.dumps({"Records": records}, separators=(",", ":"))
+    spaced = '\n {  "Records" :\n [ ' + " ,\n".join(json.dumps(r) for r in records) + " ] \n}\n"
+    assert _read(compact, 5) == _read(spaced, 5) == list(enumerate(records))
+
+
+def test_empty_records_and_members_after_records() -> None:
+    assert _read('{"Records": []}') == []
+    assert _read('{"Records": [{"a": 1}], "more": {"x": [1, 2]}, "n": 3}', 4) == [(0, {"a": 1})]
+
+
+def test_other_values_are_decoded_whole_and_several_may_follow_each_other() -> None:
+    event = load_sample("authorize-ingress-all-traffic-world.json")
+    text = json.dumps(event) + "\n" + json.dumps(event["detail"]) + "\n"
+    assert _read(text, 9) == [(None, event), (None, event["detail"])]
+    assert _read('{"detail": 1, "Records": [1]}') == [(None, {"detail": 1, "Records": [1]})]
+
+
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        ('{"Records": [{"a": 1},\n {"a": }]}', "line 2 column 8"),
+        ('{"Records": [{"a": 1}\n {"a": 2}]}', "line 2 column 2: expected ',' or ']'"),
+        ('{"Records": [{"a": 1}]', "expected '}' after the Records array, found the end"),
+        ('{"Records": [{"a": "unterminated', "line 1 column 20: Unterminated string"),
+        ("[1, 2", "line 1 column 6"),
+        ('{"a": tru}', "line 1 column 7: Expecting value"),
+    ],
+)
+def test_syntax_errors_say_where(text: str, where: str) -> None:
+    with pytest.raises(JsonStreamError, match=where):
+        _read(text, 3)
+
+
+def test_values_before_an_error_are_still_delivered() -> None:
+    stream = values(io.StringIO('{"Records": [{"a": 1}, {"b": 2}, {"c": ]}'), chunk_chars=4)
+    assert next(stream).value == {"a": 1}
+    assert next(stream).value == {"b": 2}
+    with pytest.raises(JsonStreamError, match="line 1 column 40"):
+        next(stream)
+
+
+class _Generated(io.TextIOBase):
+    """A log file of ``count`` records produced as it is read, never held whole."""
+
+    def __init__(self, record: str, count: int) -> None:
+        self._parts: Iterator[str] = itertools.chain(
+            ['{"Records": ['], ((("," if i else "") + record) for i in range(count)), ["]}"]
+        )
+        self._pending = ""
+
+    def read(self, size: int | None = -1) -> str:
+        want = size if size is not None and size >= 0 else 1 << 30
+        while len(self._pending) < want:
+            part = next(self._parts, None)
+            if part is None:
+                break
+            self._pending += part
+        out, self._pending = self._pending[:want], self._pending[want:]
+        return out
+
+
+def test_memory_is_bounded_by_a_chunk_not_by_the_file() -> None:
+    record = json.dumps(load_sample("authorize-ingress-ssh-mixed-sources.json")["detail"])
+    count = 4000  # ~10 MB of text
+    tracemalloc.start()
+    try:
+        seen = sum(1 for _ in values(_Generated(record, count), chunk_chars=64 * 1024))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert seen == count
+    assert count * len(record) > 8_000_000
+    assert peak < 2_000_000, f"peak {peak:,} bytes"
