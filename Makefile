@@ -1,5 +1,5 @@
 # sgguard: two commands from a fresh clone.
-#   make demo   the whole loop on an embedded, local AWS (moto): rule made, event, rule revoked, message
+#   make demo   the whole loop through a moto server and `chalice local` on loopback: rule revoked, message
 #   make test   lint + types + tests
 # Both create .venv and install what they need first.
 

@@ -84,13 +84,24 @@ class ServerFailed(RuntimeError):
     pass
 
 
-def _start(name: str, argv: list[str], env: dict[str, str], url: str, logs: Path) -> Server:
+def _start(
+    name: str, argv: list[str], env: dict[str, str], url: str, logs: Path, started: list[Server]
+) -> Server:
+    """Start a server in its own process group and record it in ``started`` at once, so the caller's
+    ``finally`` stops it even when an interrupt arrives right after."""
     log = logs / f"{name}.log"
     with open(log, "wb") as out:
-        process = subprocess.Popen(
-            argv, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        started.append(
+            Server(
+                name,
+                url,
+                subprocess.Popen(
+                    argv, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+                ),
+                log,
+            )
         )
-    return Server(name, url, process, log)
+    return started[-1]
 
 
 def _wait_until_answering(server: Server, path: str, deadline: float) -> None:
@@ -121,8 +132,8 @@ def local_aws_and_sgguard(stage: str = "dev", timeout: float = 60.0) -> Iterator
                 fake_aws_environ(),
                 f"http://127.0.0.1:{moto_port}",
                 Path(logs),
+                servers,
             )
-            servers.append(moto)
             _wait_until_answering(moto, "/moto-api/", deadline)
             api_port = free_port()
             chalice = str(Path(sys.executable).parent / "chalice")
@@ -133,8 +144,8 @@ def local_aws_and_sgguard(stage: str = "dev", timeout: float = 60.0) -> Iterator
                 fake_aws_environ(endpoint=moto.url) | {"PYTHONUNBUFFERED": "1"},
                 f"http://127.0.0.1:{api_port}",
                 Path(logs),
+                servers,
             )
-            servers.append(api)
             _wait_until_answering(api, "/health", deadline)
             yield moto, api
         finally:
