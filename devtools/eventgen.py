@@ -290,8 +290,10 @@ def synthetic_records(count: int, seed: int = 7, max_rules: int = 60) -> list[di
                 new = {
                     k: v
                     for k, v in rule.items()
-                    if k in ("IpProtocol", "FromPort", "ToPort", "CidrIpv4", "CidrIpv6")
+                    if k in ("IpProtocol", "FromPort", "ToPort", "CidrIpv4", "CidrIpv6", "PrefixListId")
                 }
+                if "ReferencedGroupInfo" in rule:  # the Modify API names a group source ReferencedGroupId
+                    new["ReferencedGroupId"] = rule["ReferencedGroupInfo"]["GroupId"]
                 updates[rule["SecurityGroupRuleId"]] = new
             detail = modify_event(group, updates, account=account, region=region)["detail"]
         records.append(detail)
