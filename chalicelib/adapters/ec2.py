@@ -98,7 +98,7 @@ def prefix_lists(list_ids: Iterable[str], region: str | None) -> dict[str, Prefi
         pages = client.get_paginator("describe_managed_prefix_lists").paginate(PrefixListIds=wanted)
         described = [item for page in pages for item in page.get("PrefixLists", [])]
     except (ClientError, BotoCoreError) as error:
-        raise AwsUnavailable(_error_text(error)) from error
+        raise AwsUnavailable(error_text(error)) from error
     found: dict[str, PrefixList | str] = {}
     for item in described:
         listed = PrefixList(
@@ -115,7 +115,7 @@ def prefix_lists(list_ids: Iterable[str], region: str | None) -> dict[str, Prefi
             try:
                 _prefix_list_entries[key] = _entries(client, listed)
             except (ClientError, BotoCoreError) as error:
-                found[listed.id] = _error_text(error)
+                found[listed.id] = error_text(error)
                 continue
         found[listed.id] = dataclasses.replace(listed, entries=_prefix_list_entries[key])
     for list_id in wanted:
