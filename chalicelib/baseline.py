@@ -159,6 +159,12 @@ class Baseline(BaseModel):
         return controls
 
     @cached_property
+    def verdict_cache(self) -> dict[tuple[object, ...], tuple[Any, ...]]:
+        """Per-baseline memory of content verdicts (see evaluate._content_verdicts); a baseline never
+        changes once loaded, so its verdicts never go stale."""
+        return {}
+
+    @cached_property
     def needs_group_names(self) -> bool:
         return any(c.group_name is not None for c in self.controls)
 

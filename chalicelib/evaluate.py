@@ -206,8 +206,9 @@ def _source_reason(rule: Rule, control: Control, facts: Facts) -> str | NotJudge
     return _cidr_reason(source.value, control)
 
 
-def judge(rule: Rule, control: Control, facts: Facts) -> Hit | NotJudged | None:
-    """Does ``rule`` break ``control``? A Hit, None, or NotJudged when a needed fact is missing."""
+def _content_match(rule: Rule, control: Control, facts: Facts) -> tuple[str, str | NotJudged] | None:
+    """Why the rule's direction, protocol, ports and source break the control, leaving the group's
+    name aside: the reasons for its ports and its source, or None when the control does not apply."""
     if rule.direction not in control.directions:
         return None
     protocols = _touched_protocols(rule, control)
@@ -219,6 +220,12 @@ def judge(rule: Rule, control: Control, facts: Facts) -> Hit | NotJudged | None:
     source_reason = _source_reason(rule, control, facts)
     if source_reason is None:
         return None
+    return port_reason, source_reason
+
+
+def _verdict(
+    rule: Rule, control: Control, port_reason: str, source_reason: str | NotJudged, facts: Facts
+) -> Hit | NotJudged | None:
     where = ""
     if control.group_name is not None:
         name = facts.group_names.get(rule.group_id)
@@ -233,16 +240,78 @@ def judge(rule: Rule, control: Control, facts: Facts) -> Hit | NotJudged | None:
     return Hit(control, f"opens {port_reason} {preposition} {source_reason}{where}")
 
 
+def judge(rule: Rule, control: Control, facts: Facts) -> Hit | NotJudged | None:
+    """Does ``rule`` break ``control``? A Hit, None, or NotJudged when a needed fact is missing."""
+    matched = _content_match(rule, control, facts)
+    if matched is None:
+        return None
+    return _verdict(rule, control, *matched, facts)
+
+
+@dataclass(frozen=True, slots=True)
+class _NeedsFacts:
+    """A control the rule's content breaks, whose verdict still depends on the group's name."""
+
+    control: Control
+    port_reason: str
+    source_reason: str
+
+
+_NO_FACTS = Facts()
+_CACHE_LIMIT = 50_000
+
+
+def _content_verdicts(rule: Rule, baseline: Baseline) -> tuple[Hit | _NeedsFacts, ...]:
+    """The controls the rule's content breaks, in baseline order, remembered per baseline.
+
+    Verdicts depend only on a rule's direction, protocol, ports and source, and real rule sets repeat
+    the same few shapes (tcp 443 from 0.0.0.0/0 in thousands of groups), so a sweep or a replay judges
+    each shape once; what depends on the group's name is finished per rule. Prefix-list sources depend
+    on the list's entries and are never cached here.
+    """
+    key = (rule.direction, rule.protocol, rule.from_port, rule.to_port, rule.source)
+    cache = baseline.verdict_cache
+    verdicts: tuple[Hit | _NeedsFacts, ...] | None = cache.get(key)
+    if verdicts is None:
+        found: list[Hit | _NeedsFacts] = []
+        for control in baseline.controls:
+            matched = _content_match(rule, control, _NO_FACTS)
+            if matched is None:
+                continue
+            port_reason, source_reason = matched
+            assert isinstance(source_reason, str)  # only prefix lists are undecided without facts
+            if control.group_name is None:
+                verdict = _verdict(rule, control, port_reason, source_reason, _NO_FACTS)
+                assert isinstance(verdict, Hit)
+                found.append(verdict)
+            else:
+                found.append(_NeedsFacts(control, port_reason, source_reason))
+        verdicts = tuple(found)
+        if len(cache) >= _CACHE_LIMIT:
+            cache.clear()
+        cache[key] = verdicts
+    return verdicts
+
+
 def evaluate_rule(rule: Rule, baseline: Baseline, facts: Facts) -> Finding:
     hits: list[Hit] = []
     not_judged: list[NotJudged] = []
-    for control in baseline.controls:
-        verdict = judge(rule, control, facts)
+    if rule.source.kind == "prefix_list":
+        verdicts: list[Hit | NotJudged | None] = [
+            judge(rule, control, facts) for control in baseline.controls
+        ]
+    else:
+        verdicts = [
+            v if isinstance(v, Hit) else _verdict(rule, v.control, v.port_reason, v.source_reason, facts)
+            for v in _content_verdicts(rule, baseline)
+        ]
+    for verdict in verdicts:
         if isinstance(verdict, Hit):
             hits.append(verdict)
         elif isinstance(verdict, NotJudged):
             not_judged.append(verdict)
-    not_judged = _merged(not_judged)
+    if len(not_judged) > 1:
+        not_judged = _merged(not_judged)
     if not hits or not baseline.exemptions:
         return Finding(rule, tuple(hits), tuple(not_judged))
     return _apply_exemptions(Finding(rule, tuple(hits), tuple(not_judged)), baseline, facts)

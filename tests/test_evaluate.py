@@ -505,3 +505,32 @@ def test_every_rule_changing_sample_has_expectations() -> None:
     from tests.conftest import SAMPLE_EVENTS
 
     assert set(SAMPLE_EVENTS) - set(SAMPLE_EXPECTATIONS) == {"authorize-ingress-failed-call.json"}
+
+
+# --- the per-baseline memory of verdicts must never carry one rule's facts over to another ----------
+
+
+def test_remembered_verdicts_do_not_leak_group_names_between_groups() -> None:
+    source = Source("cidr_ipv4", "10.0.0.0/8")
+    in_default = Rule("sg-0000000000000000a", "ingress", "tcp", 8080, 8080, source)
+    in_web = Rule("sg-0000000000000000b", "ingress", "tcp", 8080, 8080, source)
+    facts = Facts(group_names={"sg-0000000000000000a": "default", "sg-0000000000000000b": "web"})
+    for _ in range(3):  # the second and third rounds are answered from memory
+        assert [h.control.id for h in evaluate_rule(in_default, BASELINE, facts).hits] == ["EC2.2"]
+        assert evaluate_rule(in_web, BASELINE, facts).hits == ()
+        unknown = evaluate_rule(in_web, BASELINE, Facts())
+        assert unknown.hits == ()
+        assert [nj.control_ids for nj in unknown.not_judged] == [("EC2.2",)]
+
+
+def test_remembered_verdicts_match_a_fresh_judgement() -> None:
+    from chalicelib.evaluate import judge
+
+    facts = Facts(group_names={"sg-1": "web"})
+    for cidr in ("0.0.0.0/0", "::/0", "0.0.0.0/1", "10.0.0.0/8"):
+        for protocol, low, high in (("tcp", 22, 22), ("udp", 0, 65535), ("-1", None, None), ("icmp", 8, -1)):
+            kind = "cidr_ipv6" if ":" in cidr else "cidr_ipv4"
+            rule = Rule("sg-1", "ingress", protocol, low, high, Source(kind, cidr))  # type: ignore[arg-type]
+            fresh = [v for c in BASELINE.controls if (v := judge(rule, c, facts)) is not None]
+            for _ in range(2):
+                assert list(evaluate_rule(rule, BASELINE, facts).hits) == fresh
