@@ -9,6 +9,7 @@ month's trail must not page anyone unless asked to.
 from __future__ import annotations
 
 import argparse
+import gc
 import sys
 import time
 from collections import Counter
@@ -63,6 +64,7 @@ def _replay(args: argparse.Namespace) -> int:
         for message in error.errors:
             print(f"sgguard: {error.source}: {message}", file=sys.stderr)
         return USAGE
+    _tune_garbage_collector()
     aws: AwsPort | None = OfflineAws() if args.offline else None
     out = _Table(sys.stdout) if args.format == "text" else _Jsonl(sys.stdout)
     progress = _Progress(sys.stderr) if sys.stderr.isatty() else None
@@ -89,6 +91,17 @@ def _replay(args: argparse.Namespace) -> int:
         progress.clear()
     out.close(tally)
     return 1 if tally.invalid else 0
+
+
+def _tune_garbage_collector() -> None:
+    """A replay makes millions of short-lived, acyclic objects (one event's models and decision at a
+    time), which reference counting frees; the cyclic collector would otherwise rescan the long-lived
+    modules, models and baseline hundreds of times for nothing (measured: about a fifth of the run).
+    Freeze what exists now and collect the young generation less often; memory stays bounded because
+    nothing from one event outlives it."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 20)
 
 
 def _warn(progress: _Progress | None, message: str) -> None:
