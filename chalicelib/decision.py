@@ -22,7 +22,8 @@ from chalicelib.rules import Direction, Rule
 Mode = Literal["enforce", "dry-run"]
 MODES: tuple[Mode, ...] = ("enforce", "dry-run")
 Outcome = Literal["violation", "compliant", "ignored", "invalid"]
-Action = Literal["revoked", "would-revoke", "already-absent", "failed", "reported"]
+Action = Literal["revoked", "would-revoke", "already-absent", "already-fixed", "failed", "reported"]
+Delivery = Literal["first", "retry", "duplicate"]
 
 
 class _Doc(BaseModel):
@@ -60,6 +61,8 @@ class FindingDoc(_Doc):
     error: str | None = None
     description: str | None = None
     why: list[Why]
+    note: str | None = None
+    """What an earlier attempt at the same event did, e.g. revoked it before a notification failed."""
 
 
 class NotJudgedDoc(_Doc):
@@ -105,6 +108,9 @@ class Decision(_Doc):
     exemptions_expired: list[ExpiredExemptionDoc] = []
     findings_omitted: int = 0
     """Only in copies trimmed to fit a size limit (SNS); the log always carries every finding."""
+    delivery: Delivery = "first"
+    """``retry``: an earlier attempt at this event failed before its message went out; ``duplicate``:
+    the event was already decided and notified (EventBridge delivers at least once)."""
 
     @property
     def severity(self) -> str:
@@ -146,6 +152,8 @@ def plan(findings: Sequence[Finding], mode: Mode) -> list[Revocation]:
 class ActionResult:
     action: Action
     error: str | None = None
+    note: str | None = None
+    retryable: bool = False
 
 
 ABSENT = ActionResult("already-absent")
@@ -197,6 +205,7 @@ def _finding_doc(finding: Finding, result: ActionResult) -> FindingDoc:
             Why(control=h.control.id, severity=h.control.severity, title=h.control.title, reason=h.reason)
             for h in finding.hits
         ],
+        note=result.note,
     )
 
 

@@ -8,16 +8,18 @@ tests. What AWS could not tell is reported in ``not_judged``; it never turns int
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Protocol
 
 from chalicelib.adapters.ec2 import AwsUnavailable, GroupInfo, RevokeResult
 from chalicelib.baseline import Baseline
+from chalicelib.current import RuleState, recheck
 from chalicelib.decision import (
     ABSENT,
     ActionResult,
     Decision,
+    Delivery,
     Mode,
     NotJudgedDoc,
     decide,
@@ -27,6 +29,7 @@ from chalicelib.decision import (
 )
 from chalicelib.evaluate import Facts, Finding, evaluate
 from chalicelib.events import InvalidEvent, ModifyRecord, OtherRecord, RuleChange, parse_record, rule_change
+from chalicelib.redelivery import Earlier, merge
 from chalicelib.rules import Direction, PrefixList, Rule
 
 
@@ -122,13 +125,13 @@ def _facts(change: RuleChange, baseline: Baseline, aws: AwsPort, now: datetime) 
 
 
 def _resolve_directions(
-    rules: tuple[Rule, ...], baseline: Baseline, facts: Facts, aws: AwsPort
-) -> tuple[tuple[Rule, ...], list[NotJudgedDoc], set[str]]:
+    rules: tuple[Rule, ...], baseline: Baseline, facts: Facts, state: RuleState
+) -> tuple[tuple[Rule, ...], list[NotJudgedDoc]]:
     """ModifySecurityGroupRules does not say ingress or egress. Ask AWS only when the answer matters
     (the rule would be judged differently as egress); where AWS cannot answer, judge it as ingress.
 
-    Returns the rules with their directions, notes for what stayed unknown, and the ids of rules that
-    no longer exist.
+    The same read also fetches every rule that would be revoked in either direction, so that the
+    check of their current state before revoking costs no second call.
     """
     as_egress = [dataclasses.replace(r, direction="egress") for r in rules]
     ingress_view, egress_view = evaluate(rules, baseline, facts), evaluate(as_egress, baseline, facts)
@@ -138,22 +141,26 @@ def _resolve_directions(
         if _differ(i, e) and r.rule_id
     ]
     if not unsure:
-        return rules, [], set()
+        return rules, []
+    revocable = [
+        r.rule_id
+        for r, i, e in zip(rules, ingress_view, egress_view, strict=True)
+        if r.rule_id and (i.must_revoke or e.must_revoke)
+    ]
     try:
-        current = aws.rules_by_id(unsure)
+        current = state.read([*unsure, *revocable])
     except AwsUnavailable as error:
         note = NotJudgedDoc(
             rule_id=None,
             controls=[],
             reason=f"direction of {', '.join(unsure)} unknown ({error}); judged as ingress",
         )
-        return rules, [note], set()
+        return rules, [note]
     resolved = tuple(
         dataclasses.replace(r, direction=current[r.rule_id].direction) if r.rule_id in current else r
         for r in rules
     )
-    gone = {rid for rid in unsure if rid not in current}
-    return resolved, [], gone
+    return resolved, []
 
 
 def _differ(a: Finding, b: Finding) -> bool:
@@ -162,15 +169,20 @@ def _differ(a: Finding, b: Finding) -> bool:
     )
 
 
-def _resolve_ids(findings: list[Finding], aws: AwsPort, group_id: str) -> tuple[list[Finding], str | None]:
+def _resolve_ids(
+    findings: list[Finding], aws: AwsPort, group_id: str, state: RuleState
+) -> tuple[list[Finding], str | None]:
     """Older events carry no rule ids: find the group's current rule that matches each violating rule
-    exactly. A rule with no exact match is not revoked (it is gone, or it is not the one the event made)."""
+    exactly. A rule with no exact match is not revoked (it is gone, or it is not the one the event made).
+    What the group holds now is also the current state the revocation is checked against."""
     if all(f.rule.rule_id for f in findings if f.violates):
         return findings, None
     try:
-        current = {r.identity: r for r in aws.rules_of_group(group_id)}
+        rules_now = aws.rules_of_group(group_id)
     except AwsUnavailable as error:
         return findings, str(error)
+    state.seed(rules_now)
+    current = {r.identity: r for r in rules_now}
     resolved = []
     for finding in findings:
         match = current.get(finding.rule.identity) if finding.violates and not finding.rule.rule_id else None
@@ -195,27 +207,71 @@ def _with_arns(findings: list[Finding], change: RuleChange) -> list[Finding]:
     return out
 
 
-def _execute(
-    findings: Sequence[Finding], mode: Mode, aws: AwsPort, gone: set[str]
-) -> dict[str, ActionResult]:
-    results: dict[str, ActionResult] = {rid: ActionResult("already-absent") for rid in gone}
-    for revocation in plan([f for f in findings if f.rule.rule_id not in gone], mode):
+def _execute(findings: Sequence[Finding], mode: Mode, aws: AwsPort) -> dict[str, ActionResult]:
+    results: dict[str, ActionResult] = {}
+    for revocation in plan(findings, mode):
         try:
             outcome = aws.revoke(revocation.group_id, revocation.direction, list(revocation.rule_ids))
         except AwsUnavailable as error:
             outcome = {rid: RevokeResult("failed", str(error)) for rid in revocation.rule_ids}
         for rule_id, result in outcome.items():
-            results[rule_id] = ActionResult(result.outcome, result.error)
+            results[rule_id] = ActionResult(result.outcome, result.error, retryable=result.retryable)
     return results
 
 
-def process(
-    raw: object, baseline: Baseline, mode: Mode, aws: AwsPort | None = None, now: datetime | None = None
-) -> Decision:
-    """One event in, one decision out, with every revocation the decision reports already made.
+@dataclasses.dataclass(frozen=True)
+class Judgement:
+    """An event understood and evaluated, nothing changed yet: the handler claims the event here,
+    before acting, so that duplicates and retries are told apart."""
 
-    ``aws`` defaults to the live adapters for the event's region; ``now`` (the clock exemptions expire
-    by) to the current time. Invalid or irrelevant events never reach AWS.
+    change: RuleChange
+    findings: list[Finding]
+    facts: Facts
+    notes: list[NotJudgedDoc]
+    state: RuleState
+    aws: AwsPort
+    resolve_error: str | None
+
+    @property
+    def violates(self) -> bool:
+        return any(f.violates for f in self.findings)
+
+    @property
+    def event_id(self) -> str:
+        return self.change.record.event_id
+
+
+@dataclasses.dataclass(frozen=True)
+class Acted:
+    decision: Decision
+    results: dict[str, ActionResult]
+
+    @property
+    def retryable(self) -> bool:
+        """Some revocation failed on throttling or an AWS-side error: a later attempt may succeed."""
+        return any(r.retryable for r in self.results.values())
+
+    @property
+    def revoked_now(self) -> bool:
+        return any(r.action == "revoked" and r.note is None for r in self.results.values())
+
+
+OwnIdentity = Callable[[], str | None]
+
+
+def judge(
+    raw: object,
+    baseline: Baseline,
+    mode: Mode,
+    aws: AwsPort | None = None,
+    now: datetime | None = None,
+    own: OwnIdentity | None = None,
+) -> Judgement | Decision:
+    """Parse and evaluate. Returns a final Decision for what needs no action (invalid, ignored: a call
+    that changed nothing, or sgguard's own change), else a Judgement for :func:`act`.
+
+    ``now`` is the clock exemptions expire by (default: the current time); ``own`` returns the ARN
+    sgguard itself acts as, and is called only for rule changes.
     """
     try:
         record = parse_record(raw)
@@ -227,22 +283,68 @@ def process(
         else:
             reason = f"{record.event_source} {record.event_name} is not a security-group rule change"
         return ignored(record, reason, mode, baseline.name)
+    own_arn = own() if own is not None else None
+    if own_arn and record.user_identity.arn == own_arn:
+        reason = f"made by sgguard's own identity ({own_arn}); its own changes are not judged again"
+        return ignored(record, reason, mode, baseline.name)
     try:
         change = rule_change(record)
     except InvalidEvent as error:
         return invalid(raw, error.errors, mode, baseline.name)
 
     aws = aws or LiveAws(change.region)
+    state = RuleState(aws)
     facts = _facts(change, baseline, aws, now or datetime.now(UTC))
     notes: list[NotJudgedDoc] = []
-    rules, gone = change.rules, set[str]()
+    rules = change.rules
     if isinstance(record, ModifyRecord):
-        rules, notes, gone = _resolve_directions(rules, baseline, facts, aws)
+        rules, notes = _resolve_directions(rules, baseline, facts, state)
     findings = evaluate(rules, baseline, facts)
-    findings, resolve_error = _resolve_ids(findings, aws, change.group_id)
+    findings, resolve_error = _resolve_ids(findings, aws, change.group_id, state)
     findings = _with_arns(findings, change)
-    results = _execute(findings, mode, aws, gone)
+    return Judgement(change, findings, facts, notes, state, aws, resolve_error)
+
+
+def act(
+    judgement: Judgement,
+    baseline: Baseline,
+    mode: Mode,
+    earlier: Earlier | None = None,
+    delivery: Delivery = "first",
+) -> Acted:
+    """Read the violating rules' current state, revoke those that still violate, decide.
+
+    ``earlier`` is what a previous attempt at the same event decided (see redelivery.py).
+    """
+    j = judgement
+    checked = recheck(j.findings, baseline, j.facts, j.state, mode)
+    results = {**checked.settled, **_execute(checked.still_violating, mode, j.aws)}
+    results = merge(results, earlier)
     without_id = (
-        ActionResult("failed", f"could not find the rule's id: {resolve_error}") if resolve_error else ABSENT
+        ActionResult("failed", f"could not find the rule's id: {j.resolve_error}")
+        if j.resolve_error
+        else ABSENT
     )
-    return decide(change, findings, mode, baseline.name, results, notes, without_id)
+    decision = decide(j.change, j.findings, mode, baseline.name, results, j.notes, without_id)
+    if delivery != "first":
+        decision = decision.model_copy(update={"delivery": delivery})
+    return Acted(decision, results)
+
+
+def process(
+    raw: object,
+    baseline: Baseline,
+    mode: Mode,
+    aws: AwsPort | None = None,
+    now: datetime | None = None,
+    own: OwnIdentity | None = None,
+) -> Decision:
+    """One event in, one decision out, with every revocation the decision reports already made.
+
+    ``aws`` defaults to the live adapters for the event's region; ``now`` (the clock exemptions expire
+    by) to the current time. Invalid or irrelevant events never reach AWS.
+    """
+    judged = judge(raw, baseline, mode, aws, now, own)
+    if isinstance(judged, Decision):
+        return judged
+    return act(judged, baseline, mode).decision

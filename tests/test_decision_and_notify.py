@@ -209,12 +209,19 @@ def test_document_keys() -> None:
     doc = decision_of(SSH, facts=Facts()).to_json_dict()
     assert set(doc) >= TOP_KEYS
     # the whole public interface, so that an added or renamed field is a deliberate change
-    assert set(doc) == TOP_KEYS | {"mode", "baseline", "findings_omitted", "exempted", "exemptions_expired"}
+    assert set(doc) == TOP_KEYS | {
+        "mode",
+        "baseline",
+        "findings_omitted",
+        "exempted",
+        "exemptions_expired",
+        "delivery",
+    }
     assert set(doc["actor"]) == ACTOR_KEYS
     assert doc["findings"]
     for item in doc["findings"]:
         assert set(item) >= FINDING_KEYS
-        assert set(item) == FINDING_KEYS | {"description", "why"}
+        assert set(item) == FINDING_KEYS | {"description", "why", "note"}
     assert doc["not_judged"]
     for item in doc["not_judged"]:
         assert set(item) == NOT_JUDGED_KEYS

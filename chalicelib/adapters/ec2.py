@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
 
 from chalicelib.adapters import clients
 from chalicelib.rules import Direction, PrefixList, Rule, Source, canonical_cidr, normalise_protocol
@@ -29,6 +29,24 @@ _GONE = frozenset(
         "InvalidPermission.NotFound",
         "InvalidGroup.NotFound",
         "InvalidSecurityGroupRuleId.Malformed",
+    }
+)
+# Errors that go away by themselves (botocore has already retried them MAX_ATTEMPTS times): the event
+# must be tried again later, by Lambda's retry, rather than decided as a failure.
+_TRANSIENT = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "RequestThrottled",
+        "TooManyRequestsException",
+        "EC2ThrottledException",
+        "InternalError",
+        "InternalFailure",
+        "ServiceUnavailable",
+        "Unavailable",
+        "RequestTimeout",
+        "RequestTimeoutException",
     }
 )
 _DESCRIBE_BATCH = 1000
@@ -50,10 +68,28 @@ _prefix_list_entries: dict[tuple[str, int | None], tuple[str, ...]] = {}
 class RevokeResult:
     outcome: Outcome
     error: str | None = None
+    retryable: bool = False
+    """The failure was throttling or an AWS-side error that a later attempt may not meet."""
 
 
 class AwsUnavailable(RuntimeError):
     """AWS could not be asked (no credentials, no network, access denied to a read call)."""
+
+
+class AwsBusy(RuntimeError):
+    """AWS throttled or failed on its side even after botocore's retries: the event must be tried again
+    later (the handler raises, so Lambda retries it), never decided on what could not be read."""
+
+
+def is_transient(error: Exception) -> bool:
+    if isinstance(error, ClientError):
+        status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        return error_code(error) in _TRANSIENT or status >= 500
+    return isinstance(error, BotoCoreError) and not isinstance(error, NoCredentialsError | NoRegionError)
+
+
+def _read_error(error: Exception) -> Exception:
+    return AwsBusy(error_text(error)) if is_transient(error) else AwsUnavailable(error_text(error))
 
 
 def error_text(error: Exception) -> str:
@@ -79,7 +115,7 @@ def groups(group_ids: Iterable[str], region: str | None) -> dict[str, GroupInfo]
                 Filters=[{"Name": "group-id", "Values": wanted}]
             )
         except (ClientError, BotoCoreError) as error:
-            raise AwsUnavailable(error_text(error)) from error
+            raise _read_error(error) from error
         for group in response.get("SecurityGroups", []):
             _groups[group["GroupId"]] = GroupInfo(group["GroupName"], group.get("VpcId"))
     return {g: _groups[g] for g in group_ids if g in _groups}
@@ -98,7 +134,7 @@ def prefix_lists(list_ids: Iterable[str], region: str | None) -> dict[str, Prefi
         pages = client.get_paginator("describe_managed_prefix_lists").paginate(PrefixListIds=wanted)
         described = [item for page in pages for item in page.get("PrefixLists", [])]
     except (ClientError, BotoCoreError) as error:
-        raise AwsUnavailable(error_text(error)) from error
+        raise _read_error(error) from error
     found: dict[str, PrefixList | str] = {}
     for item in described:
         listed = PrefixList(
@@ -172,7 +208,7 @@ def _describe(region: str | None, **kwargs: Any) -> Iterator[Rule]:
     except (ClientError, BotoCoreError) as error:
         if error_code(error) in _GONE:
             return
-        raise AwsUnavailable(error_text(error)) from error
+        raise _read_error(error) from error
 
 
 def rules_of_group(group_id: str, region: str | None) -> list[Rule]:
@@ -205,7 +241,7 @@ def revoke(
     except (ClientError, BotoCoreError) as error:
         if len(rule_ids) == 1:
             return {rule_ids[0]: _result_of(error)}
-        if error_code(error) not in _GONE:
+        if error_code(error) not in _GONE or is_transient(error):
             return dict.fromkeys(rule_ids, _result_of(error))
     results: dict[str, RevokeResult] = {}
     for rule_id in rule_ids:
@@ -220,7 +256,7 @@ def revoke(
 def _result_of(error: Exception) -> RevokeResult:
     if error_code(error) in _GONE:
         return RevokeResult("already-absent")
-    return RevokeResult("failed", error_text(error))
+    return RevokeResult("failed", error_text(error), retryable=is_transient(error))
 
 
 def _revoke_call(group_id: str, direction: Direction, rule_ids: list[str], region: str | None) -> None:
