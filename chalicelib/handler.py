@@ -1,36 +1,131 @@
-"""The Lambda entry for CloudTrail events: settings, pipeline, audit log, notification.
+"""The Lambda entry for CloudTrail events: settings, pipeline, idempotency, audit log, metrics, message.
 
 Error policy (what Lambda's retry and on-failure destination see):
 - a malformed event is decided ``invalid`` and logged in full; retrying cannot fix it, so it returns;
 - a wrong setting or an unusable baseline raises before anything is revoked, so every event fails
   loudly and reaches the on-failure destination instead of being judged against the wrong rules;
-- a notification that cannot be sent raises *after* the decision is logged, so Lambda retries it.
+- a refusal that will not go away (AccessDenied, an SCP) is a ``failed`` finding and a message telling
+  people to act; the invocation returns, as a retry would only be refused again;
+- throttling or an AWS-side error that outlasted botocore's retries, and a message that could not be
+  sent, raise *after* the decision is logged and recorded, so Lambda retries the event; the retry
+  revokes what is left and sends the message, saying what the first attempt revoked;
+- the same event delivered again after its message went out is decided (``delivery: duplicate``,
+  its rules already absent) and logged, and sends nothing.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Any
 
-from chalicelib import audit, notify
-from chalicelib.adapters import sns
-from chalicelib.baseline import load_baseline
-from chalicelib.decision import Decision
-from chalicelib.pipeline import process
+from chalicelib import audit, metrics, notify, pipeline
+from chalicelib.adapters import sns, sts
+from chalicelib.adapters.ec2 import AwsBusy
+from chalicelib.baseline import Baseline, BaselineError, load_baseline
+from chalicelib.decision import Decision, Delivery
+from chalicelib.idempotency import DELIVERY_ATTEMPTS, Claim, Ledger, LedgerUnavailable, memory_ledger
 from chalicelib.settings import ConfigError, Settings
 
 
-def handle_event(raw: Any) -> dict[str, Any]:
-    settings = Settings.from_env()
-    baseline = load_baseline(settings.baseline)
-    decision = process(raw, baseline, settings.mode)
-    report(decision, raw, settings.topic_arn)
+class EventInProgress(RuntimeError):
+    """Another invocation holds this event; raising makes Lambda try again once it has finished."""
+
+
+def _configuration() -> tuple[Settings, Baseline]:
+    try:
+        settings = Settings.from_env()
+        return settings, load_baseline(settings.baseline)
+    except (ConfigError, BaselineError) as error:
+        audit.log_error(f"sgguard cannot judge any event: {error}", kind=type(error).__name__)
+        raise
+
+
+def _ledger(settings: Settings) -> Ledger:
+    if settings.idempotency_table is None:
+        return memory_ledger()
+    from chalicelib.adapters.ledger import DynamoLedger
+
+    return DynamoLedger(settings.idempotency_table)
+
+
+def _claim(ledger: Ledger, event_id: str, now: float) -> tuple[Ledger, Claim]:
+    """Claim the event; a table that cannot be used must not stop the guard: fall back to memory, loudly."""
+    try:
+        return ledger, ledger.claim(event_id, now)
+    except LedgerUnavailable as error:
+        fallback = memory_ledger()
+        audit.log_error(
+            f"idempotency record unavailable ({error}); this event is deduplicated in {fallback.description}",
+            event_id=event_id,
+        )
+        return fallback, fallback.claim(event_id, now)
+
+
+def _record(decision: Decision, raw: Any, clock: Callable[[], float]) -> None:
+    audit.log_decision(decision, raw if decision.outcome == "invalid" else None)
+    metrics.write(decision, int(clock() * 1000))
+
+
+def handle_event(raw: Any, clock: Callable[[], float] = time.time) -> dict[str, Any]:
+    settings, baseline = _configuration()
+    judged = pipeline.judge(raw, baseline, settings.mode, own=sts.own_arn)
+    if isinstance(judged, Decision) or not judged.violates:
+        decision = (
+            judged if isinstance(judged, Decision) else pipeline.act(judged, baseline, settings.mode).decision
+        )
+        _record(decision, raw, clock)
+        return decision.to_json_dict()
+
+    ledger, claim = _claim(_ledger(settings), judged.event_id, clock())
+    if claim.kind == "busy":
+        message = (
+            f"event {claim.event_id} is being handled by another invocation (since {claim.holder_since})"
+        )
+        audit.log_error(message + "; raising so that Lambda retries it later", event_id=claim.event_id)
+        raise EventInProgress(message)
+    earlier = claim.earlier if claim.kind == "retry" else None
+    delivery: Delivery = (
+        "duplicate" if claim.kind == "duplicate" else "retry" if earlier or claim.attempt > 1 else "first"
+    )
+    acted = pipeline.act(judged, baseline, settings.mode, earlier, delivery)
+    decision = acted.decision
+    _record(decision, raw, clock)
+    if claim.kind == "duplicate" and not acted.revoked_now:
+        return decision.to_json_dict()  # its message went out with the first delivery
+
+    try:
+        _keep_record(lambda: ledger.decided(claim, {r: a.action for r, a in acted.results.items()}, clock()))
+        last_attempt = claim.attempt >= DELIVERY_ATTEMPTS
+        if acted.retryable and not last_attempt:
+            raise AwsBusy(f"AWS throttled or failed revoking rules of event {claim.event_id}: retrying later")
+        _publish(settings, decision)
+        _keep_record(lambda: ledger.notified(claim, clock()))
+    except Exception as error:
+        audit.log_error(
+            f"event {claim.event_id} not finished, Lambda will retry it: {error}", event_id=claim.event_id
+        )
+        _release(ledger, claim)
+        raise
+    if acted.retryable:  # the last attempt: people were told; the event goes to the on-failure queue
+        raise AwsBusy(f"AWS throttled or failed revoking rules of event {claim.event_id} on the last attempt")
     return decision.to_json_dict()
 
 
+def _publish(settings: Settings, decision: Decision) -> None:
+    if settings.topic_arn is None:
+        raise ConfigError("NOTIFY_TOPIC_ARN is not set: a violation was found and nobody can be told")
+    tell(decision, settings.topic_arn)
+
+
 def report(decision: Decision, raw: Any, topic_arn: str | None) -> None:
-    """What the Lambda does after deciding: the audit line, then the message for a violation. The
-    replay route in enforce mode does the same, so a revocation is never made without both."""
-    audit.log_decision(decision, raw if decision.outcome == "invalid" else None)
+    """What the replay route does after deciding: the audit line, then the message for a violation, so
+    that a revocation is never made without both. (It bypasses the idempotency record: a replay is a
+    deliberate second look, not a delivery.)"""
+    if decision.outcome == "invalid":
+        audit.log_decision(decision, raw)
+    else:
+        audit.log_decision(decision)
     if decision.outcome == "violation":
         if topic_arn is None:
             raise ConfigError("NOTIFY_TOPIC_ARN is not set: a violation was found and nobody can be told")
@@ -41,3 +136,15 @@ def tell(decision: Decision, topic_arn: str) -> str:
     """Publish the decision's message; the MessageId."""
     message = notify.render(decision)
     return sns.publish(topic_arn, message.subject, message.body, message.attributes)
+
+
+def _keep_record(update: Callable[[], None]) -> None:
+    """A record that cannot be updated must not stop the message: at worst a retry repeats it."""
+    try:
+        update()
+    except LedgerUnavailable as error:
+        audit.log_error(f"idempotency record not updated: {error}")
+
+
+def _release(ledger: Ledger, claim: Claim) -> None:
+    _keep_record(lambda: ledger.release(claim))  # else the lease expires by itself

@@ -8,6 +8,7 @@ against the wrong baseline is worse than one that fails loudly.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +29,7 @@ class Settings:
     mode: Mode
     baseline: str
     topic_arn: str | None
+    idempotency_table: str | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -39,7 +41,12 @@ class Settings:
         if topic is not None and not (topic.startswith("arn:aws") and topic.count(":") == 5):
             raise ConfigError(f"NOTIFY_TOPIC_ARN={topic!r} is not an SNS topic ARN")
         baseline = env.get("BASELINE", "").strip() or DEFAULT_PRESET
-        return cls(mode=mode, baseline=resolve_baseline(baseline), topic_arn=topic)
+        table = env.get("IDEMPOTENCY_TABLE", "").strip() or None
+        if table is not None and not re.fullmatch(r"[A-Za-z0-9_.-]{3,255}", table):
+            raise ConfigError(f"IDEMPOTENCY_TABLE={table!r} is not a DynamoDB table name")
+        return cls(
+            mode=mode, baseline=resolve_baseline(baseline), topic_arn=topic, idempotency_table=table
+        )
 
 
 def resolve_baseline(value: str) -> str:

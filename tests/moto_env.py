@@ -11,7 +11,8 @@ from typing import Any
 import boto3
 from chalice.test import Client
 
-from chalicelib.adapters import clients, ec2
+from chalicelib import idempotency
+from chalicelib.adapters import clients, ec2, sts
 from tests.conftest import ACCOUNT, REGION
 
 
@@ -23,6 +24,7 @@ class World:
     vpc_id: str
     queue_url: str
     topics: dict[str, str]
+    dynamodb: Any
     calls: list[str] = field(default_factory=list)
 
     def group(self, name: str = "web") -> str:
@@ -75,18 +77,35 @@ class World:
             payload: dict[str, Any] = client.lambda_.invoke("on_security_group_change", event).payload
             return payload
 
-    def count_calls(self) -> None:
-        """Record every AWS API call sgguard's own clients make from now on."""
-        for client in (clients.ec2(REGION), clients.sns(REGION)):
+    def count_calls(self, *, with_ledger: bool = False) -> None:
+        """Record every AWS API call sgguard's own clients make from now on (EC2, SNS, STS; DynamoDB too
+        when ``with_ledger``)."""
+        watched = [clients.ec2(REGION), clients.sns(REGION), clients.sts(REGION)]
+        if with_ledger:
+            watched.append(clients.dynamodb(REGION))
+        for client in watched:
             client.meta.events.register("before-call", self._record)
+
+    def ledger_item(self, event_id: str, stage: str = "prod") -> dict[str, Any] | None:
+        item = self.dynamodb.get_item(
+            TableName=f"sgguard-idempotency-{stage}", Key={"event_id": {"S": event_id}}, ConsistentRead=True
+        ).get("Item")
+        return dict(item) if item else None
 
     def _record(self, model: Any, **_: Any) -> None:
         self.calls.append(model.name)
 
 
-def build_world() -> Iterator[World]:
+def _forget_container() -> None:
+    """A new container: no clients, no cached names or identity, an empty memory ledger."""
     clients.reset()
     ec2.forget_cache()
+    sts.forget()
+    idempotency.memory_ledger().records.clear()
+
+
+def build_world() -> Iterator[World]:
+    _forget_container()
     ec2_client = boto3.client("ec2", region_name=REGION)
     sns = boto3.client("sns", region_name=REGION)
     sqs = boto3.client("sqs", region_name=REGION)
@@ -101,6 +120,13 @@ def build_world() -> Iterator[World]:
         assert topic == f"arn:aws:sns:{REGION}:{ACCOUNT}:sgguard-notifications-{stage}"
         sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
         topics[stage] = topic
-    yield World(ec2_client, sns, sqs, vpc_id, queue_url, topics)
-    clients.reset()
-    ec2.forget_cache()
+    dynamodb = boto3.client("dynamodb", region_name=REGION)
+    for stage in ("dev", "prod"):
+        dynamodb.create_table(
+            TableName=f"sgguard-idempotency-{stage}",
+            AttributeDefinitions=[{"AttributeName": "event_id", "AttributeType": "S"}],
+            KeySchema=[{"AttributeName": "event_id", "KeyType": "HASH"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+    yield World(ec2_client, sns, sqs, vpc_id, queue_url, topics, dynamodb)
+    _forget_container()

@@ -272,19 +272,25 @@ def test_any_rule_in_the_default_group_is_revoked_both_directions(world: World) 
 
 
 def test_violating_event_costs_revoke_and_publish_only_once_the_name_is_cached(world: World) -> None:
+    """The budget: a violating event reads its rules' current state once (never revoke a rule fixed since
+    the event), revokes, publishes; the idempotency record adds two conditional writes (claim, decided;
+    notified is the third) only for violating events."""
     group = world.group("web")
     warm_up, _ = authorize_and_record(world.ec2, group, [SSH_OFFICE])
     event, _ = authorize_and_record(world.ec2, group, [ALL_TRAFFIC_WORLD])
     compliant, _ = authorize_and_record(world.ec2, group, [HTTPS_WORLD])
-    world.count_calls()
+    world.count_calls(with_ledger=True)
 
     world.invoke(warm_up)
-    assert world.calls == ["DescribeSecurityGroups"]  # the group's name, once per group
+    # once per container: who sgguard itself is; once per group: the group's name
+    assert world.calls == ["GetCallerIdentity", "DescribeSecurityGroups"]
     world.calls.clear()
     world.invoke(compliant)
     assert world.calls == []
     world.invoke(event)
-    assert world.calls == ["RevokeSecurityGroupIngress", "Publish"]
+    aws_calls = [c for c in world.calls if c != "UpdateItem"]
+    assert aws_calls == ["DescribeSecurityGroupRules", "RevokeSecurityGroupIngress", "Publish"]
+    assert world.calls.count("UpdateItem") == 3  # claim, decided, notified
 
 
 def test_invalid_event_is_reported_with_the_field_and_revokes_nothing(
@@ -302,7 +308,7 @@ def test_invalid_event_is_reported_with_the_field_and_revokes_nothing(
     assert "securityGroupRuleSet.items[0].fromPort" in decision["reason"]
     assert created[0]["SecurityGroupRuleId"] in world.rule_ids(group)
     assert world.messages() == []
-    [line] = [json.loads(x) for x in capsys.readouterr().out.splitlines() if x.startswith("{")]
+    [line] = _decision_lines(capsys.readouterr().out)
     assert line["outcome"] == "invalid"
     assert line["event"] == broken  # logged in full, so nothing is lost
 
@@ -320,8 +326,13 @@ def test_decision_is_logged_as_one_json_line(world: World, capsys: pytest.Captur
     event, _ = authorize_and_record(world.ec2, group, [ALL_TRAFFIC_WORLD])
     capsys.readouterr()
     returned = world.invoke(event)
-    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines() if x.startswith("{")]
+    lines = _decision_lines(capsys.readouterr().out)
     assert len(lines) == 1
     logged = lines[0]
     assert logged.pop("sgguard") == "decision"
     assert logged == returned
+
+
+def _decision_lines(output: str) -> list[dict]:
+    """The audit lines (metric lines in embedded metric format sit next to them)."""
+    return [json.loads(x) for x in output.splitlines() if x.startswith('{"sgguard":"decision"')]

@@ -12,6 +12,7 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_ec2 import EC2Client
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_sns import SNSClient
@@ -57,6 +58,11 @@ def s3(region: str | None = None) -> S3Client:
 
 def sts(region: str | None = None) -> STSClient:
     client: STSClient = _client("sts", _region(region))
+    return client
+
+
+def dynamodb(region: str | None = None) -> DynamoDBClient:
+    client: DynamoDBClient = _client("dynamodb", _region(region))
     return client
 
 

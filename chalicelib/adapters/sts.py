@@ -1,0 +1,29 @@
+"""Who sgguard itself is: the ARN its own calls appear under in CloudTrail.
+
+Asked once per container, on the first rule change, and cached (a Lambda's role never changes while
+the container lives). GetCallerIdentity is the one source that names the exact session; matching only
+a function name from the environment would let anyone who names a session after it go unjudged.
+"""
+
+from __future__ import annotations
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from chalicelib.adapters import clients
+
+_own: list[str] = []
+
+
+def own_arn() -> str | None:
+    """The caller ARN (``arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION`` in Lambda), or None when STS
+    cannot be asked: then nothing is ignored as sgguard's own, and the next event asks again."""
+    if not _own:
+        try:
+            _own.append(clients.sts().get_caller_identity()["Arn"])
+        except (ClientError, BotoCoreError):
+            return None
+    return _own[0]
+
+
+def forget() -> None:
+    _own.clear()
