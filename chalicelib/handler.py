@@ -84,32 +84,45 @@ def handle_event(raw: Any, clock: Callable[[], float] = time.time) -> dict[str, 
         )
         audit.log_error(message + "; raising so that Lambda retries it later", event_id=claim.event_id)
         raise EventInProgress(message)
-    earlier = claim.earlier if claim.kind == "retry" else None
-    delivery: Delivery = (
-        "duplicate" if claim.kind == "duplicate" else "retry" if earlier or claim.attempt > 1 else "first"
-    )
-    acted = pipeline.act(judged, baseline, settings.mode, earlier, delivery)
-    decision = acted.decision
-    _record(decision, raw, clock)
-    if claim.kind == "duplicate" and not acted.revoked_now:
-        return decision.to_json_dict()  # its message went out with the first delivery
-
     try:
-        _keep_record(lambda: ledger.decided(claim, {r: a.action for r, a in acted.results.items()}, clock()))
-        last_attempt = claim.attempt >= DELIVERY_ATTEMPTS
-        if acted.retryable and not last_attempt:
-            raise AwsBusy(f"AWS throttled or failed revoking rules of event {claim.event_id}: retrying later")
-        _publish(settings, decision)
-        _keep_record(lambda: ledger.notified(claim, clock()))
+        decision, retry_later = _act_and_notify(judged, baseline, settings, ledger, claim, raw, clock)
     except Exception as error:
         audit.log_error(
             f"event {claim.event_id} not finished, Lambda will retry it: {error}", event_id=claim.event_id
         )
         _release(ledger, claim)
         raise
-    if acted.retryable:  # the last attempt: people were told; the event goes to the on-failure queue
+    if retry_later:  # the last attempt: people were told; the event goes to the on-failure queue
         raise AwsBusy(f"AWS throttled or failed revoking rules of event {claim.event_id} on the last attempt")
     return decision.to_json_dict()
+
+
+def _act_and_notify(
+    judged: pipeline.Judgement,
+    baseline: Baseline,
+    settings: Settings,
+    ledger: Ledger,
+    claim: Claim,
+    raw: Any,
+    clock: Callable[[], float],
+) -> tuple[Decision, bool]:
+    earlier = claim.earlier if claim.kind == "retry" else None
+    delivery: Delivery = (
+        "duplicate" if claim.kind == "duplicate" else "retry" if claim.attempt > 1 else "first"
+    )
+    acted = pipeline.act(judged, baseline, settings.mode, earlier, delivery)
+    decision = acted.decision
+    _record(decision, raw, clock)
+    if claim.kind == "duplicate" and not acted.revoked_now:
+        return decision, False  # its message went out with the first delivery
+    if claim.kind != "duplicate":
+        _keep_record(lambda: ledger.decided(claim, {r: a.action for r, a in acted.results.items()}, clock()))
+    if acted.retryable and claim.attempt < DELIVERY_ATTEMPTS:
+        raise AwsBusy(f"AWS throttled or failed revoking rules of event {claim.event_id}: retrying later")
+    _publish(settings, decision)
+    if claim.kind != "duplicate":
+        _keep_record(lambda: ledger.notified(claim, clock()))
+    return decision, acted.retryable
 
 
 def _publish(settings: Settings, decision: Decision) -> None:

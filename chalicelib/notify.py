@@ -24,6 +24,7 @@ ACTION_WORDS = {
     "revoked": "revoked",
     "would-revoke": "would revoke (dry-run)",
     "already-absent": "already gone",
+    "already-fixed": "already fixed since the event, left in place",
     "failed": "FAILED to revoke",
     "reported": "reported only",
 }
@@ -95,6 +96,8 @@ def _verb(decision: Decision) -> str:
         return "would revoke"
     if actions == {"reported"}:
         return "found"
+    if actions == {"already-fixed"}:
+        return "found (already fixed)"
     return "found (already gone)"
 
 
@@ -138,6 +141,8 @@ def text(decision: Decision, findings: list[FindingDoc], omitted: int) -> str:
         )
         if f.error:
             lines.append(f"  error: {f.error}")
+        if f.note:
+            lines.append(f"  note: {f.note}")
     if omitted:
         lines.append(
             f"... and {omitted} more finding(s) left out to fit SNS's size limit; the log has them all."

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from mypy_boto3_sts import STSClient
 
 MAX_ATTEMPTS = 4
+"""Calls per request, the first included (botocore's ``max_attempts`` key would count only retries)."""
 
 
 @cache
@@ -27,7 +28,7 @@ def _client(service: str, region: str | None) -> Any:
     from botocore.config import Config
 
     config = Config(
-        retries={"mode": "adaptive", "max_attempts": MAX_ATTEMPTS},
+        retries={"mode": "adaptive", "total_max_attempts": MAX_ATTEMPTS},
         connect_timeout=5,
         read_timeout=20,
         user_agent_extra="sgguard",

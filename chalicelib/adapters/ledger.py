@@ -65,7 +65,9 @@ class DynamoLedger:
                 Key={"event_id": {"S": event_id}},
                 UpdateExpression=expression,
                 ConditionExpression=condition,
-                ExpressionAttributeNames={"#state": "state", "#token": "token"},
+                ExpressionAttributeNames={
+                    name: name[1:] for name in ("#state", "#token") if name in expression + condition
+                },
                 ExpressionAttributeValues=values,
                 **extra,
             )
