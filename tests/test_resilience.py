@@ -9,8 +9,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import botocore.endpoint
-from botocore.retries.bucket import TokenBucket
 import pytest
+from botocore.retries.bucket import TokenBucket
 from moto import mock_aws
 
 from chalicelib import handler
@@ -208,7 +208,7 @@ def test_concurrent_delivery_of_an_event_held_elsewhere_raises_and_changes_nothi
 
 def test_retry_after_a_holder_died_takes_over_once_its_lease_expired(world: World) -> None:
     group = world.group("web")
-    event, created = authorize_and_record(world.ec2, group, [ALL_TRAFFIC_WORLD])
+    event, _ = authorize_and_record(world.ec2, group, [ALL_TRAFFIC_WORLD])
     DynamoLedger("sgguard-idempotency-prod", REGION).claim(event["detail"]["eventID"], time.time() - 3600)
 
     decision = world.invoke(event)
@@ -222,7 +222,7 @@ def test_without_a_table_duplicates_are_caught_in_the_containers_memory(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     group = world.group("web")
-    event, created = authorize_and_record(world.ec2, group, [ALL_TRAFFIC_WORLD])
+    event, _ = authorize_and_record(world.ec2, group, [ALL_TRAFFIC_WORLD])
     _direct_env(monkeypatch, IDEMPOTENCY_TABLE="")
 
     decisions = [handler.handle_event(event) for _ in range(3)]
@@ -236,7 +236,7 @@ def test_a_missing_table_falls_back_to_memory_loudly_and_still_guards(
     world: World, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     group = world.group("web")
-    event, created = authorize_and_record(world.ec2, group, [ALL_TRAFFIC_WORLD])
+    event, _ = authorize_and_record(world.ec2, group, [ALL_TRAFFIC_WORLD])
     _direct_env(monkeypatch, IDEMPOTENCY_TABLE="no-such-table")
     capsys.readouterr()
 
@@ -344,7 +344,7 @@ def test_throttling_on_the_last_attempt_tells_people_and_still_fails(
     world: World, no_backoff: list[float]
 ) -> None:
     group = world.group("web")
-    event, created = authorize_and_record(world.ec2, group, [ALL_TRAFFIC_WORLD])
+    event, _ = authorize_and_record(world.ec2, group, [ALL_TRAFFIC_WORLD])
     inject(clients.ec2(REGION), Fault("RevokeSecurityGroupIngress", "RequestLimitExceeded", 503))
 
     for _ in range(3):  # Lambda: the first attempt and two retries
