@@ -12,10 +12,13 @@ from typing import Any, TextIO
 
 from chalicelib.decision import Decision
 
+_NO_EVENT: Any = object()
 
-def log_decision(decision: Decision, raw_event: Any = None, stream: TextIO | None = None) -> None:
+
+def log_decision(decision: Decision, raw_event: Any = _NO_EVENT, stream: TextIO | None = None) -> None:
+    """``raw_event``, when given (even ``None``: what was delivered), is logged in full under ``event``."""
     record: dict[str, Any] = {"sgguard": "decision", **decision.to_json_dict()}
-    if raw_event is not None:
+    if raw_event is not _NO_EVENT:
         record["event"] = raw_event
     out = stream or sys.stdout
     out.write(json.dumps(record, separators=(",", ":"), default=str) + "\n")

@@ -293,6 +293,8 @@ def _record_kind(value: Any) -> str:
     if value.get("errorCode") or value.get("eventSource") != EC2_EVENT_SOURCE:
         return "other"
     name = value.get("eventName")
+    if not isinstance(name, str):  # validation of the "other" model then names the field
+        return "other"
     if name in AUTHORIZE_EVENTS:
         return "authorize"
     return "modify" if name == MODIFY_EVENT else "other"

@@ -63,7 +63,10 @@ def _claim(ledger: Ledger, event_id: str, now: float) -> tuple[Ledger, Claim]:
 
 
 def _record(decision: Decision, raw: Any, clock: Callable[[], float]) -> None:
-    audit.log_decision(decision, raw if decision.outcome == "invalid" else None)
+    if decision.outcome == "invalid":
+        audit.log_decision(decision, raw)
+    else:
+        audit.log_decision(decision)
     metrics.write(decision, int(clock() * 1000))
 
 

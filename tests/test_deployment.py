@@ -176,3 +176,44 @@ def test_pattern_stops_other_ec2_calls(events_client) -> None:
     event["detail"]["eventName"] = "AuthorizeSecurityGroupIngress"
     event["source"] = "aws.s3"
     assert not _matches(events_client, event)
+
+
+# --- what Chalice cannot declare: the idempotency table, the on-failure queue, Lambda's retries ------
+
+DEPLOY = ROOT / ".chalice" / "deploy"
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_merge_template_provides_table_queue_and_bounded_retries(stage: str) -> None:
+    from chalice.utils import to_cfn_resource_name
+
+    from chalicelib.idempotency import DELIVERY_ATTEMPTS
+
+    template = json.loads((DEPLOY / f"{stage}.json").read_text())
+    resources = template["Resources"]
+    table = resources["IdempotencyTable"]["Properties"]
+    assert table["TableName"] == CONFIG["stages"][stage]["environment_variables"]["IDEMPOTENCY_TABLE"]
+    assert table["KeySchema"] == [{"AttributeName": "event_id", "KeyType": "HASH"}]
+    assert table["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+    queue = resources["FailedEventsQueue"]
+    assert queue["Type"] == "AWS::SQS::Queue"
+    assert queue["Properties"]["QueueName"] == f"sgguard-failed-events-{stage}"
+    invoke = resources["OnSecurityGroupChangeInvokeConfig"]
+    assert invoke["Type"] == "AWS::Lambda::EventInvokeConfig"
+    props = invoke["Properties"]
+    function = to_cfn_resource_name("on_security_group_change")  # the name chalice package gives it
+    assert props["FunctionName"] == {"Ref": function}
+    assert props["MaximumRetryAttempts"] == DELIVERY_ATTEMPTS - 1  # the handler knows its last attempt
+    assert props["DestinationConfig"]["OnFailure"]["Destination"] == {
+        "Fn::GetAtt": ["FailedEventsQueue", "Arn"]
+    }
+    send = resources["FailedEventsSendPolicy"]["Properties"]
+    assert send["Roles"] == [{"Ref": f"{function}Role"}]
+    assert invoke["DependsOn"] == ["FailedEventsSendPolicy"]  # Lambda checks the permission on creation
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_ledger_writes_are_scoped_to_the_stage_table(stage: str) -> None:
+    statements = {a: s for s in _policy(stage)["Statement"] for a in s["Action"]}
+    table = CONFIG["stages"][stage]["environment_variables"]["IDEMPOTENCY_TABLE"]
+    assert statements["dynamodb:UpdateItem"]["Resource"] == f"arn:aws:dynamodb:*:*:table/{table}"
