@@ -44,9 +44,7 @@ class Settings:
         table = env.get("IDEMPOTENCY_TABLE", "").strip() or None
         if table is not None and not re.fullmatch(r"[A-Za-z0-9_.-]{3,255}", table):
             raise ConfigError(f"IDEMPOTENCY_TABLE={table!r} is not a DynamoDB table name")
-        return cls(
-            mode=mode, baseline=resolve_baseline(baseline), topic_arn=topic, idempotency_table=table
-        )
+        return cls(mode=mode, baseline=resolve_baseline(baseline), topic_arn=topic, idempotency_table=table)
 
 
 def resolve_baseline(value: str) -> str:

@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from chalicelib.adapters.ec2 import RevokeResult
-from chalicelib.rules import Direction, Rule
+from chalicelib.adapters.ec2 import GroupInfo, RevokeResult
+from chalicelib.rules import Direction, PrefixList, Rule
 
 
 @dataclass
@@ -19,9 +19,13 @@ class FakeAws:
     calls: list[str] = field(default_factory=list)
     revoked: list[str] = field(default_factory=list)
 
-    def group_names(self, group_ids: Iterable[str]) -> dict[str, str]:
+    def groups(self, group_ids: Iterable[str]) -> dict[str, GroupInfo]:
         self.calls.append("DescribeSecurityGroups")
-        return {g: self.names.get(g, self.default_name) for g in group_ids}
+        return {g: GroupInfo(self.names.get(g, self.default_name), "vpc-0123") for g in group_ids}
+
+    def prefix_lists(self, list_ids: Iterable[str]) -> dict[str, PrefixList | str]:
+        self.calls.append("DescribeManagedPrefixLists")
+        return {i: f"{i} was not found" for i in list_ids}
 
     def rules_by_id(self, rule_ids: Iterable[str]) -> dict[str, Rule]:
         self.calls.append("DescribeSecurityGroupRules")

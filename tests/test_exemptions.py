@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from chalicelib import notify
-from chalicelib.adapters.ec2 import AwsUnavailable, GroupInfo, RevokeResult
+from chalicelib.adapters.ec2 import AwsUnavailable, GroupInfo, RevokeResult, rule_from_describe
 from chalicelib.baseline import Baseline, parse_baseline
 from chalicelib.evaluate import Facts, evaluate_rule
 from chalicelib.pipeline import OfflineAws, process
@@ -160,7 +160,9 @@ class FakeAws:
         return {i: self.lists.get(i, f"{i} was not found") for i in list_ids}
 
     def rules_by_id(self, rule_ids: Iterable[str]) -> dict[str, Rule]:
-        raise AssertionError("not expected")
+        """The current state read before revoking: each rule is as its event made it."""
+        self.calls.append("rules_by_id")
+        return {i: MADE[i] for i in rule_ids if i in MADE}
 
     def rules_of_group(self, group_id: str) -> list[Rule]:
         raise AssertionError("not expected")
@@ -180,7 +182,12 @@ def event(permission: dict[str, Any], group: str = GROUP, description: str | Non
     }
     if description:
         rule["Description"] = description
+    MADE[rule["SecurityGroupRuleId"]] = rule_from_describe(rule)
     return authorize_event(group, [], [rule], identity=DEVELOPER)
+
+
+MADE: dict[str, Rule] = {}
+"""The rules the events of these tests made, as AWS holds them (FakeAws.rules_by_id answers from it)."""
 
 
 SSH_WORLD = {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "CidrIpv4": "0.0.0.0/0"}

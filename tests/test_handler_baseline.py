@@ -236,6 +236,7 @@ def test_prefix_list_calls_entries_cached_per_version(world: World) -> None:
 
     world.invoke(first)
     assert world.calls == [
+        "GetCallerIdentity",  # once per container: sgguard's own identity
         "DescribeSecurityGroups",
         "DescribeManagedPrefixLists",
         "GetManagedPrefixListEntries",

@@ -406,7 +406,7 @@ def _direct_env(monkeypatch: pytest.MonkeyPatch, **overrides: str) -> None:
     ("baseline_text", "expected"),
     [
         (None, "neither a preset"),
-        ("[[controls]]\nid = 'A'\nseverity = 'HIGH'\nports = [70000]\n", "70000 is not a port"),
+        ("name = 'broken'\n[[controls]]\nid = 'A'\nseverity = 'HIGH'\nports = [70000]\n", "70000 is not a port"),
         ("this is not toml ===", "not valid TOML"),
     ],
     ids=["missing", "invalid-control", "not-toml"],
