@@ -47,3 +47,14 @@ SAMPLE_EVENTS = sorted(p.name for p in SAMPLES.glob("*.json") if p.name != "clou
 @pytest.fixture
 def sample():
     return load_sample
+
+
+@pytest.fixture
+def world():
+    """A small AWS world in moto (tests/moto_env.py), for tests that go through the handler."""
+    from moto import mock_aws
+
+    from tests.moto_env import build_world
+
+    with mock_aws():
+        yield from build_world()

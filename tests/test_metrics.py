@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterator
 
 import pytest
-from moto import mock_aws
 
 from chalicelib import metrics
 from chalicelib.baseline import load_baseline
@@ -15,7 +13,7 @@ from chalicelib.decision import Decision
 from chalicelib.pipeline import OfflineAws, process
 from devtools.eventgen import authorize_and_record
 from tests.conftest import ACCOUNT, load_sample
-from tests.moto_env import World, build_world
+from tests.moto_env import World
 from tests.test_handler import ALL_TRAFFIC_WORLD, HTTPS_WORLD
 
 
@@ -51,12 +49,6 @@ def test_offline_violation_counts_failures_per_control() -> None:
     assert parsed["ALL"] == {"Violations": 1, "Revocations": 0, "Failures": 1, "InvalidEvents": 0}
     assert {"EC2.13", "EC2.19"} <= set(parsed)
     assert parsed["EC2.19"]["Failures"] == 1
-
-
-@pytest.fixture
-def world() -> Iterator[World]:
-    with mock_aws():
-        yield from build_world()
 
 
 def test_handler_writes_metrics_next_to_the_audit_line(

@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import botocore.endpoint
 import pytest
 from botocore.retries.bucket import TokenBucket
-from moto import mock_aws
 
 from chalicelib import handler
 from chalicelib.adapters import clients
@@ -20,17 +18,11 @@ from chalicelib.adapters.ledger import DynamoLedger
 from devtools.eventgen import authorize_and_record, modify_event
 from tests.conftest import ACCOUNT, REGION
 from tests.faults import Fault, inject
-from tests.moto_env import World, build_world
+from tests.moto_env import World
 from tests.test_handler import ALL_TRAFFIC_WORLD, HTTPS_WORLD, SSH_OFFICE
 
 SSH_WORLD = {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}
 RDP_WORLD = {"IpProtocol": "tcp", "FromPort": 3389, "ToPort": 3389, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}
-
-
-@pytest.fixture
-def world() -> Iterator[World]:
-    with mock_aws():
-        yield from build_world()
 
 
 @pytest.fixture
@@ -406,7 +398,10 @@ def _direct_env(monkeypatch: pytest.MonkeyPatch, **overrides: str) -> None:
     ("baseline_text", "expected"),
     [
         (None, "neither a preset"),
-        ("name = 'broken'\n[[controls]]\nid = 'A'\nseverity = 'HIGH'\nports = [70000]\n", "70000 is not a port"),
+        (
+            "name = 'broken'\n[[controls]]\nid = 'A'\nseverity = 'HIGH'\nports = [70000]\n",
+            "70000 is not a port",
+        ),
         ("this is not toml ===", "not valid TOML"),
     ],
     ids=["missing", "invalid-control", "not-toml"],
