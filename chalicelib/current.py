@@ -32,7 +32,9 @@ class RuleState:
     aws: RuleReader
     known: dict[str, Rule] = field(default_factory=dict)
     asked: set[str] = field(default_factory=set)
-    error: AwsUnavailable | None = None
+    error: str | None = None
+    """Why AWS could not answer: kept as text, not as the exception, whose traceback would tie this
+    object and its frames into a reference cycle that only the cyclic collector frees."""
 
     def seed(self, rules: Iterable[Rule]) -> None:
         for rule in rules:
@@ -47,11 +49,11 @@ class RuleState:
         missing = ids - self.asked
         if missing:
             if self.error is not None:
-                raise self.error
+                raise AwsUnavailable(self.error)
             try:
                 self.known.update(self.aws.rules_by_id(sorted(missing)))
             except AwsUnavailable as error:
-                self.error = error
+                self.error = str(error)
                 raise
             self.asked |= missing
         return {i: self.known[i] for i in ids if i in self.known}
