@@ -242,7 +242,7 @@ def bench_package(workdir: Path) -> Result:
 
 def bench_sweep(rules: int) -> Result:
     code = f"""
-import resource, time
+import time
 from devtools.eventgen import _synthetic_rule
 from chalicelib.adapters.ec2 import rule_from_describe
 from chalicelib.baseline import load_baseline
@@ -256,13 +256,14 @@ start = time.perf_counter()
 canonical = [rule_from_describe(item) for item in pages]
 findings = evaluate(canonical, baseline, Facts(group_names={{"sg-0123456789abcdef0": "web"}}))
 elapsed = time.perf_counter() - start
-print(elapsed, sum(f.violates for f in findings), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+peak_kb = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:"))
+print(elapsed, sum(f.violates for f in findings), peak_kb)
 """
     samples = []
     for _ in range(3):
         out = subprocess.run([PY, "-c", code], check=True, capture_output=True, text=True, cwd=ROOT)
-        elapsed, violating, maxrss_kb = out.stdout.split()
-        samples.append((float(elapsed), int(violating), int(maxrss_kb)))
+        elapsed, violating, peak_kb = out.stdout.split()
+        samples.append((float(elapsed), int(violating), int(peak_kb)))
     elapsed = statistics.median(s[0] for s in samples)
     peak_mb = max(s[2] for s in samples) / 1024
     return Result(
@@ -270,7 +271,8 @@ print(elapsed, sum(f.violates for f in findings), resource.getrusage(resource.RU
         f"{rules / elapsed:,.0f} rules/s",
         "(no target)",
         None,
-        f"{elapsed:.2f} s, {samples[0][1]:,} violating, peak RSS {peak_mb:.0f} MB (whole process)",
+        f"{elapsed:.2f} s, {samples[0][1]:,} violating, peak RSS {peak_mb:.0f} MB (whole process, VmHWM; "
+        "ru_maxrss reported the benchmark parent's own peak here)",
     )
 
 
