@@ -26,7 +26,15 @@ from pydantic import (
     model_validator,
 )
 
-from chalicelib.rules import ALL_PROTOCOLS, Direction, Rule, Source, canonical_cidr, normalise_protocol
+from chalicelib.rules import (
+    ALL_PROTOCOLS,
+    Direction,
+    Rule,
+    Source,
+    canonical_cidr,
+    normalise_protocol,
+    source_from,
+)
 
 AUTHORIZE_EVENTS = frozenset({"AuthorizeSecurityGroupIngress", "AuthorizeSecurityGroupEgress"})
 MODIFY_EVENT = "ModifySecurityGroupRules"
@@ -179,15 +187,11 @@ class RuleSetItem(_Model):
 
     @property
     def source(self) -> Source:
-        if self.cidr_ipv4:
-            return Source("cidr_ipv4", self.cidr_ipv4)
-        if self.cidr_ipv6:
-            return Source("cidr_ipv6", self.cidr_ipv6)
-        if self.prefix_list_id:
-            return Source("prefix_list", self.prefix_list_id)
-        if self.referenced_group_info:
-            return Source("security_group", self.referenced_group_info.group_id)
-        raise ValueError("a rule needs one of cidrIpv4, cidrIpv6, prefixListId or referencedGroupInfo")
+        group = self.referenced_group_info.group_id if self.referenced_group_info else None
+        source = source_from(self.cidr_ipv4, self.cidr_ipv6, self.prefix_list_id, group)
+        if source is None:
+            raise ValueError("a rule needs one of cidrIpv4, cidrIpv6, prefixListId or referencedGroupInfo")
+        return source
 
 
 class AuthorizeRequest(_Model):
@@ -217,15 +221,10 @@ class RuleRequest(_Model):
 
     @property
     def source(self) -> Source:
-        if self.cidr_ipv4:
-            return Source("cidr_ipv4", self.cidr_ipv4)
-        if self.cidr_ipv6:
-            return Source("cidr_ipv6", self.cidr_ipv6)
-        if self.prefix_list_id:
-            return Source("prefix_list", self.prefix_list_id)
-        if self.referenced_group_id:
-            return Source("security_group", self.referenced_group_id)
-        raise ValueError("a rule needs one of CidrIpv4, CidrIpv6, PrefixListId or ReferencedGroupId")
+        source = source_from(self.cidr_ipv4, self.cidr_ipv6, self.prefix_list_id, self.referenced_group_id)
+        if source is None:
+            raise ValueError("a rule needs one of CidrIpv4, CidrIpv6, PrefixListId or ReferencedGroupId")
+        return source
 
 
 class RuleUpdate(_Model):

@@ -58,6 +58,22 @@ class Source:
         return self.kind in ("cidr_ipv4", "cidr_ipv6")
 
 
+def source_from(
+    cidr_ipv4: str | None, cidr_ipv6: str | None, prefix_list_id: str | None, group_id: str | None
+) -> Source | None:
+    """The one source a rule has, from whichever of AWS's four exclusive fields carries it (every
+    rule source spells them differently: camelCase events, PascalCase requests, describe pages)."""
+    if cidr_ipv4:
+        return Source("cidr_ipv4", cidr_ipv4)
+    if cidr_ipv6:
+        return Source("cidr_ipv6", cidr_ipv6)
+    if prefix_list_id:
+        return Source("prefix_list", prefix_list_id)
+    if group_id:
+        return Source("security_group", group_id)
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class Rule:
     """One security-group rule: one protocol, one port range, one source.

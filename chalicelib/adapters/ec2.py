@@ -15,7 +15,15 @@ from typing import TYPE_CHECKING, Any, Literal
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
 
 from chalicelib.adapters import clients
-from chalicelib.rules import Direction, PrefixList, Rule, Source, canonical_cidr, normalise_protocol
+from chalicelib.rules import (
+    Direction,
+    PrefixList,
+    Rule,
+    Source,
+    canonical_cidr,
+    normalise_protocol,
+    source_from,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2.type_defs import SecurityGroupRuleTypeDef
@@ -176,14 +184,13 @@ def forget_cache() -> None:
 def rule_from_describe(item: SecurityGroupRuleTypeDef | Mapping[str, Any]) -> Rule:
     """A DescribeSecurityGroupRules entry as a canonical rule (one of the three rule sources)."""
     protocol = normalise_protocol(item["IpProtocol"])
-    if "CidrIpv4" in item:
-        source = Source("cidr_ipv4", canonical_cidr(item["CidrIpv4"]))
-    elif "CidrIpv6" in item:
-        source = Source("cidr_ipv6", canonical_cidr(item["CidrIpv6"]))
-    elif "PrefixListId" in item:
-        source = Source("prefix_list", item["PrefixListId"])
-    else:
-        source = Source("security_group", item.get("ReferencedGroupInfo", {}).get("GroupId", "?"))
+    cidr4, cidr6 = item.get("CidrIpv4"), item.get("CidrIpv6")
+    source = source_from(
+        canonical_cidr(cidr4) if cidr4 else None,
+        canonical_cidr(cidr6) if cidr6 else None,
+        item.get("PrefixListId"),
+        item.get("ReferencedGroupInfo", {}).get("GroupId"),
+    ) or Source("security_group", "?")
     all_traffic = protocol == "-1"
     direction: Direction = "egress" if item.get("IsEgress") else "ingress"
     return Rule(
