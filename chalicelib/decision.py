@@ -8,15 +8,16 @@ a public interface; other tools read them.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
 from chalicelib.baseline import SEVERITY_ORDER
-from chalicelib.evaluate import Finding
+from chalicelib.evaluate import Expired, Finding, Lifted
 from chalicelib.events import Record, RuleChange, UserIdentity
+from chalicelib.exemptions import Exemption
 from chalicelib.rules import Direction, Rule
 
 Mode = Literal["enforce", "dry-run"]
@@ -209,44 +210,39 @@ def _finding_doc(finding: Finding, result: ActionResult) -> FindingDoc:
     )
 
 
+def _by_exemption(items: Iterable[Lifted | Expired]) -> dict[str, tuple[Exemption, list[str]]]:
+    """One rule's lifted (or expired) controls, grouped per exemption, in order."""
+    grouped: dict[str, tuple[Exemption, list[str]]] = {}
+    for item in items:
+        grouped.setdefault(item.exemption.id, (item.exemption, []))[1].append(item.hit.control.id)
+    return grouped
+
+
 def _exempted_docs(findings: Sequence[Finding]) -> list[ExemptedDoc]:
-    docs: list[ExemptedDoc] = []
-    for f in findings:
-        by_exemption: dict[str, list[str]] = {}
-        for lifted in f.exempted:
-            by_exemption.setdefault(lifted.exemption.id, []).append(lifted.hit.control.id)
-        exemptions = {lifted.exemption.id: lifted.exemption for lifted in f.exempted}
-        docs.extend(
-            ExemptedDoc(
-                rule_id=f.rule.rule_id,
-                controls=controls,
-                exemption=exemption_id,
-                reason=exemptions[exemption_id].reason,
-                expires=exemptions[exemption_id].expires.isoformat(),
-            )
-            for exemption_id, controls in by_exemption.items()
+    return [
+        ExemptedDoc(
+            rule_id=f.rule.rule_id,
+            controls=controls,
+            exemption=exemption.id,
+            reason=exemption.reason,
+            expires=exemption.expires.isoformat(),
         )
-    return docs
+        for f in findings
+        for exemption, controls in _by_exemption(f.exempted).values()
+    ]
 
 
 def _expired_docs(findings: Sequence[Finding]) -> list[ExpiredExemptionDoc]:
-    docs: list[ExpiredExemptionDoc] = []
-    for f in findings:
-        by_exemption: dict[str, list[str]] = {}
-        expiry: dict[str, str] = {}
-        for item in f.expired:
-            by_exemption.setdefault(item.exemption.id, []).append(item.hit.control.id)
-            expiry[item.exemption.id] = item.exemption.expires.isoformat()
-        docs.extend(
-            ExpiredExemptionDoc(
-                rule_id=f.rule.rule_id,
-                controls=controls,
-                exemption=exemption_id,
-                expired_on=expiry[exemption_id],
-            )
-            for exemption_id, controls in by_exemption.items()
+    return [
+        ExpiredExemptionDoc(
+            rule_id=f.rule.rule_id,
+            controls=controls,
+            exemption=exemption.id,
+            expired_on=exemption.expires.isoformat(),
         )
-    return docs
+        for f in findings
+        for exemption, controls in _by_exemption(f.expired).values()
+    ]
 
 
 def _header(record: Record, group_id: str | None, mode: Mode, baseline: str | None) -> dict[str, Any]:

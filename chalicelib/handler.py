@@ -62,11 +62,16 @@ def _claim(ledger: Ledger, event_id: str, now: float) -> tuple[Ledger, Claim]:
         return fallback, fallback.claim(event_id, now)
 
 
-def _record(decision: Decision, raw: Any, clock: Callable[[], float]) -> None:
+def _log(decision: Decision, raw: Any) -> None:
+    """The audit line; an invalid event is logged in full beside its decision, so nothing is lost."""
     if decision.outcome == "invalid":
-        audit.log_decision(decision, raw)
+        audit.log_decision(decision, raw)  # even a null event: it is what was delivered
     else:
         audit.log_decision(decision)
+
+
+def _record(decision: Decision, raw: Any, clock: Callable[[], float]) -> None:
+    _log(decision, raw)
     metrics.write(decision, int(clock() * 1000))
 
 
@@ -122,30 +127,25 @@ def _act_and_notify(
         _keep_record(lambda: ledger.decided(claim, {r: a.action for r, a in acted.results.items()}, clock()))
     if acted.retryable and claim.attempt < DELIVERY_ATTEMPTS:
         raise AwsBusy(f"AWS throttled or failed revoking rules of event {claim.event_id}: retrying later")
-    _publish(settings, decision)
+    _publish(settings.topic_arn, decision)
     if claim.kind != "duplicate":
         _keep_record(lambda: ledger.notified(claim, clock()))
     return decision, acted.retryable
 
 
-def _publish(settings: Settings, decision: Decision) -> None:
-    if settings.topic_arn is None:
+def _publish(topic_arn: str | None, decision: Decision) -> None:
+    if topic_arn is None:
         raise ConfigError("NOTIFY_TOPIC_ARN is not set: a violation was found and nobody can be told")
-    tell(decision, settings.topic_arn)
+    tell(decision, topic_arn)
 
 
 def report(decision: Decision, raw: Any, topic_arn: str | None) -> None:
     """What the replay route does after deciding: the audit line, then the message for a violation, so
     that a revocation is never made without both. (It bypasses the idempotency record: a replay is a
     deliberate second look, not a delivery.)"""
-    if decision.outcome == "invalid":
-        audit.log_decision(decision, raw)
-    else:
-        audit.log_decision(decision)
+    _log(decision, raw)
     if decision.outcome == "violation":
-        if topic_arn is None:
-            raise ConfigError("NOTIFY_TOPIC_ARN is not set: a violation was found and nobody can be told")
-        tell(decision, topic_arn)
+        _publish(topic_arn, decision)
 
 
 def tell(decision: Decision, topic_arn: str) -> str:
