@@ -198,7 +198,7 @@ def _prefix_list_reason(list_id: str, control: Control, facts: Facts) -> str | N
 def _source_reason(rule: Rule, control: Control, facts: Facts) -> str | NotJudged | None:
     source = rule.source
     if "any" in control.sources:
-        return f"any source ({source})"
+        return "any source"
     if source.kind == "prefix_list":
         return _prefix_list_reason(source.value, control, facts)
     if not source.is_cidr:
@@ -258,7 +258,7 @@ class _NeedsFacts:
 
 
 _NO_FACTS = Facts()
-_CACHE_LIMIT = 50_000
+_CACHE_LIMIT = 100_000
 
 
 def _content_verdicts(rule: Rule, baseline: Baseline) -> tuple[Hit | _NeedsFacts, ...]:
@@ -269,7 +269,9 @@ def _content_verdicts(rule: Rule, baseline: Baseline) -> tuple[Hit | _NeedsFacts
     each shape once; what depends on the group's name is finished per rule. Prefix-list sources depend
     on the list's entries and are never cached here.
     """
-    key = (rule.direction, rule.protocol, rule.from_port, rule.to_port, rule.source)
+    # A group reference is never the world or a CIDR: which group it names cannot change a verdict.
+    source = rule.source if rule.source.is_cidr else rule.source.kind
+    key = (rule.direction, rule.protocol, rule.from_port, rule.to_port, source)
     cache = baseline.verdict_cache
     verdicts: tuple[Hit | _NeedsFacts, ...] | None = cache.get(key)
     if verdicts is None:

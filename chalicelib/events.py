@@ -61,14 +61,27 @@ class Items(_Model, Generic[T]):
         return {} if value is None else value
 
 
-def _cidr(value: str) -> str:
+_CIDRS: dict[str, str] = {}
+"""CIDRs already seen, canonical: a trail repeats the same few thousand, and a pydantic validator is
+called for every one of them."""
+
+
+def _cidr(value: Any) -> Any:
+    known = _CIDRS.get(value) if isinstance(value, str) else None
+    if known is not None:
+        return known
+    if not isinstance(value, str):
+        return value  # pydantic's own str check names the field
     try:
-        return canonical_cidr(value)
+        canonical = canonical_cidr(value)
     except ValueError as error:
         raise ValueError(f"{value!r} is not a CIDR block") from error
+    if len(_CIDRS) < 65536:
+        _CIDRS[value] = canonical
+    return canonical
 
 
-Cidr = Annotated[str, BeforeValidator(lambda v: _cidr(v) if isinstance(v, str) else v)]
+Cidr = Annotated[str, BeforeValidator(_cidr)]
 Protocol = Annotated[str, BeforeValidator(lambda v: normalise_protocol(v) if isinstance(v, str | int) else v)]
 Port = Annotated[int, Field(ge=-1, le=65535)]
 

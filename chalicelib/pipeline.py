@@ -133,7 +133,7 @@ def _resolve_directions(
     The same read also fetches every rule that would be revoked in either direction, so that the
     check of their current state before revoking costs no second call.
     """
-    as_egress = [dataclasses.replace(r, direction="egress") for r in rules]
+    as_egress = [r.with_direction("egress") for r in rules]
     ingress_view, egress_view = evaluate(rules, baseline, facts), evaluate(as_egress, baseline, facts)
     unsure = [
         r.rule_id

@@ -26,6 +26,10 @@ PORTED_PROTOCOLS = frozenset({"tcp", "udp"})
 MAX_PORT = 65535
 
 _PROTOCOL_NAMES = {"6": "tcp", "17": "udp", "1": "icmp", "58": "icmpv6", "all": ALL_PROTOCOLS}
+_CANONICAL_PROTOCOLS: dict[str | int, str] = {name: name for name in ("tcp", "udp", "icmp", "icmpv6", "-1")}
+_CANONICAL_PROTOCOLS.update(_PROTOCOL_NAMES)
+_CANONICAL_PROTOCOLS.update({int(n): name for n, name in _PROTOCOL_NAMES.items() if n.isdigit()})
+_CANONICAL_PROTOCOLS[-1] = ALL_PROTOCOLS
 
 
 def normalise_protocol(value: str | int) -> str:
@@ -34,6 +38,9 @@ def normalise_protocol(value: str | int) -> str:
     CloudTrail records what the caller sent, so the same rule arrives as "tcp", "TCP", "6" or 6;
     describe answers "tcp". Numbers without a name (e.g. "47", GRE) stay numbers.
     """
+    known = _CANONICAL_PROTOCOLS.get(value)  # the common spellings, without the string work below
+    if known is not None:
+        return known
     text = str(value).strip().lower()
     text = _PROTOCOL_NAMES.get(text, text)
     if text in ("tcp", "udp", "icmp", "icmpv6", ALL_PROTOCOLS):
@@ -109,6 +116,21 @@ class Rule:
         """What makes two rules the same rule to AWS (ids and descriptions aside)."""
         ports = self.port_range if self.protocol in PORTED_PROTOCOLS else (self.from_port, self.to_port)
         return (self.group_id, self.direction, self.protocol, ports, self.source)
+
+    def with_direction(self, direction: Direction) -> Rule:
+        """The same rule in another direction (dataclasses.replace, without its per-call introspection:
+        every rule of a ModifySecurityGroupRules event is also judged as egress)."""
+        return Rule(
+            self.group_id,
+            direction,
+            self.protocol,
+            self.from_port,
+            self.to_port,
+            self.source,
+            self.rule_id,
+            self.rule_arn,
+            self.description,
+        )
 
     def in_words(self) -> str:
         """The rule as an engineer says it: "tcp 22 from 0.0.0.0/0", "all traffic to ::/0"."""

@@ -235,6 +235,18 @@ def authorize_and_record(
 # --- synthetic traffic for benchmarks -----------------------------------------------------------------
 
 _PORTS = (22, 80, 443, 3389, 3306, 5432, 6379, 8080, 8443, 9200, 27017, 53, 123, 0)
+_RANGES = (  # the port ranges people open in practice: ephemeral, NodePort, app blocks, everything
+    (1024, 65535),
+    (32768, 65535),
+    (49152, 65535),
+    (30000, 32767),
+    (8000, 8100),
+    (8080, 8090),
+    (6000, 6010),
+    (3000, 3010),
+    (20, 21),
+    (0, 65535),
+)
 _CIDRS = (
     "0.0.0.0/0",
     "::/0",
@@ -309,11 +321,11 @@ def _synthetic_rule(rng: Any, group: str, egress: bool, account: str, region: st
         "IpProtocol": protocol,
     }
     if protocol in ("tcp", "udp"):
-        low = rng.choice(_PORTS)
-        rule["FromPort"], rule["ToPort"] = (
-            low,
-            (low if rng.random() < 0.8 else min(65535, low + rng.randint(1, 2000))),
-        )
+        if rng.random() < 0.8:
+            low = high = rng.choice(_PORTS)
+        else:
+            low, high = rng.choice(_RANGES)
+        rule["FromPort"], rule["ToPort"] = low, high
     elif protocol == "icmp":
         rule["FromPort"], rule["ToPort"] = 8, -1
     cidr = rng.choice(_CIDRS)
