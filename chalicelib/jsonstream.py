@@ -139,3 +139,29 @@ def _records(buffer: _Buffer) -> Iterator[Value]:
         buffer.take(":", "':'")
         buffer.decode()
     buffer.take("}", "'}' after the Records array")
+
+
+def records_between_cuts(
+    stream: TextIO, first: bool, last: bool, chunk_chars: int = CHUNK_CHARS
+) -> Iterator[Any]:
+    """The records of one piece of a log file cut just before records (chalicelib/parallel.py): the first
+    piece holds the head ``{"Records": [``, the last one the closing ``]}``, every other piece ends with
+    the comma after its last record. Anything else raises :class:`JsonStreamError`, which means the cut
+    was not where a record of the top-level array starts (or the text is broken): the caller then reads
+    the file from its start instead, so a wrong guess costs time, never a different answer."""
+    buffer = _Buffer(stream, chunk_chars)
+    if first and not (buffer.peek() and buffer.at_records_head()):
+        raise buffer.error('expected {"Records": [ at the start of a log file')
+    while True:
+        yield buffer.decode()
+        if buffer.peek() != ",":
+            break
+        buffer.pos += 1
+        if not last and not buffer.peek():
+            return
+    if not last:
+        raise buffer.error("expected ',' and the end of the piece after a record")
+    buffer.take("]", "',' or ']' after a record")
+    buffer.take("}", "'}' after the Records array")
+    if buffer.peek():
+        raise buffer.error("expected the end of the file")

@@ -91,6 +91,14 @@ class Tally:
         for finding in result.findings:
             self.violations_by_control.update(finding.controls)
 
+    def merge(self, other: Tally) -> None:
+        """Add what another process tallied (a parallel replay's piece of the input)."""
+        self.read += other.read
+        self.skipped.update(other.skipped)
+        self.outcomes.update(other.outcomes)
+        self.violations_by_control.update(other.violations_by_control)
+        self.unreadable += other.unreadable
+
     @property
     def invalid(self) -> int:
         return self.outcomes["invalid"] + self.unreadable
