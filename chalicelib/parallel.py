@@ -12,7 +12,10 @@ a different answer. Results come back per piece and are written in input order, 
 Workers are spawned, not forked: a fork would copy whatever threads and locks the parent holds (S3
 prefetch threads, a test's moto server) into a child that can never release them. Spawning costs one
 import of chalicelib per worker (0.2 s), and each worker loads the baseline from the same
-``--baseline`` argument and tunes its garbage collector as the sequential replay does.
+``--baseline`` argument and tunes its garbage collector as the sequential replay does. The price of
+spawning: a script calling ``chalicelib.cli.main`` must guard it with ``if __name__ == "__main__"``,
+as multiprocessing asks (the ``sgguard`` command and pytest do); a worker that dies anyway only costs
+time, because its piece is then judged in this process.
 """
 
 from __future__ import annotations
