@@ -15,6 +15,7 @@ from typing import Any
 
 from chalicelib.baseline import SEVERITY_ORDER
 from chalicelib.decision import Decision, FindingDoc
+from chalicelib.rules import Source, SourceKind
 
 MESSAGE_BUDGET = 240_000
 """Bytes for the JSON message: SNS's 262,144 less room for the subject and the attributes."""
@@ -54,6 +55,15 @@ def rule_words(f: FindingDoc) -> str:
     return f"{traffic} {preposition} {f.source}"
 
 
+_PERMISSION_FIELDS: dict[SourceKind, tuple[str, str]] = {
+    "cidr_ipv4": ("IpRanges", "CidrIp"),
+    "cidr_ipv6": ("Ipv6Ranges", "CidrIpv6"),
+    "prefix_list": ("PrefixListIds", "PrefixListId"),
+    "security_group": ("UserIdGroupPairs", "GroupId"),
+}
+"""Where each kind of source goes in an IpPermission, and under which key."""
+
+
 def restore_command(f: FindingDoc, group_id: str | None, region: str | None) -> str:
     """The AWS CLI command that re-creates the rule exactly (JSON form: no shorthand quoting traps)."""
     permission: dict[str, Any] = {"IpProtocol": f.protocol}
@@ -64,14 +74,8 @@ def restore_command(f: FindingDoc, group_id: str | None, region: str | None) -> 
         permission["FromPort"] = -1 if f.from_port is None else f.from_port
         permission["ToPort"] = -1 if f.to_port is None else f.to_port
     described: dict[str, str] = {"Description": f.description} if f.description else {}
-    if ":" in f.source and "/" in f.source:
-        permission["Ipv6Ranges"] = [{"CidrIpv6": f.source, **described}]
-    elif "/" in f.source:
-        permission["IpRanges"] = [{"CidrIp": f.source, **described}]
-    elif f.source.startswith("pl-"):
-        permission["PrefixListIds"] = [{"PrefixListId": f.source, **described}]
-    else:
-        permission["UserIdGroupPairs"] = [{"GroupId": f.source, **described}]
+    field, key = _PERMISSION_FIELDS[Source.from_text(f.source).kind]
+    permission[field] = [{key: f.source, **described}]
     verb = (
         "authorize-security-group-ingress" if f.direction == "ingress" else "authorize-security-group-egress"
     )

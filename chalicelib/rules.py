@@ -64,6 +64,14 @@ class Source:
     def is_cidr(self) -> bool:
         return self.kind in ("cidr_ipv4", "cidr_ipv6")
 
+    @classmethod
+    def from_text(cls, value: str) -> Source:
+        """The source a decision document's ``source`` text names: a CIDR (with "/"), a prefix list
+        ("pl-") or a security group. The document keeps only the text; AWS's ids tell the kind."""
+        if "/" in value:
+            return cls("cidr_ipv6" if ":" in value else "cidr_ipv4", value)
+        return cls("prefix_list" if value.startswith("pl-") else "security_group", value)
+
 
 def source_from(
     cidr_ipv4: str | None, cidr_ipv6: str | None, prefix_list_id: str | None, group_id: str | None

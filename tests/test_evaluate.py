@@ -21,11 +21,7 @@ WORLD = ["0.0.0.0/0", "::/0"]
 
 
 def src(value: str) -> Source:
-    if value.startswith("pl-"):
-        return Source("prefix_list", value)
-    if value.startswith("sg-"):
-        return Source("security_group", value)
-    return Source("cidr_ipv6" if ":" in value else "cidr_ipv4", value)
+    return Source.from_text(value)
 
 
 def rule(

@@ -234,3 +234,16 @@ def test_identity_keeps_icmp_type_and_code() -> None:
 def test_negative_ports_on_a_ported_protocol_mean_every_port_never_none() -> None:
     rule = Rule("sg-1", "ingress", "tcp", -1, -1, Source("cidr_ipv4", "0.0.0.0/0"))
     assert rule.port_range == (0, 65535)
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        ("0.0.0.0/0", "cidr_ipv4"),
+        ("2001:db8::/32", "cidr_ipv6"),
+        ("pl-0123456789abcdef0", "prefix_list"),
+        ("sg-0fedcba9876543210", "security_group"),
+    ],
+)
+def test_source_kind_from_the_text_a_decision_keeps(text: str, kind: str) -> None:
+    assert Source.from_text(text) == Source(kind, text)  # type: ignore[arg-type]
