@@ -33,6 +33,7 @@ from chalicelib.rules import MAX_PORT, canonical_cidr, normalise_protocol
 Severity = Literal["CRITICAL", "HIGH", "MEDIUM", "LOW", "INFORMATIONAL"]
 SEVERITY_ORDER: Mapping[str, int] = {"INFORMATIONAL": 0, "LOW": 1, "MEDIUM": 2, "HIGH": 3, "CRITICAL": 4}
 Action = Literal["revoke", "notify"]
+SweepAction = Literal["enforce", "report"]
 DEFAULT_PRESET = "aws-foundational"
 
 PortRange = tuple[int, int]
@@ -107,6 +108,14 @@ class Control(BaseModel):
     group_name: str | None = None
     mirrors: str | None = None
     action: Action = "revoke"
+    sweep: SweepAction = Field(
+        default="enforce",
+        description=(
+            "What the sweep does with a rule breaking this control: enforce (revoke it when SWEEP_MODE "
+            "is enforce and the control's action is revoke) or report (never revoked by a sweep, only "
+            "reported; events still act as action says)."
+        ),
+    )
     rationale: str | None = None
 
     @model_validator(mode="after")

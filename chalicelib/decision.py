@@ -210,6 +210,10 @@ def _finding_doc(finding: Finding, result: ActionResult) -> FindingDoc:
     )
 
 
+finding_doc = _finding_doc
+"""Public name: the sweep builds its findings with the same words and fields as the event decision."""
+
+
 def _by_exemption(items: Iterable[Lifted | Expired]) -> dict[str, tuple[Exemption, list[str]]]:
     """One rule's lifted (or expired) controls, grouped per exemption, in order."""
     grouped: dict[str, tuple[Exemption, list[str]]] = {}
@@ -243,6 +247,10 @@ def _expired_docs(findings: Sequence[Finding]) -> list[ExpiredExemptionDoc]:
         for f in findings
         for exemption, controls in _by_exemption(f.expired).values()
     ]
+
+
+exempted_docs = _exempted_docs
+expired_docs = _expired_docs
 
 
 def _header(record: Record, group_id: str | None, mode: Mode, baseline: str | None) -> dict[str, Any]:

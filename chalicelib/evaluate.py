@@ -42,6 +42,8 @@ class Facts:
     actors: tuple[str, ...] = ()
     today: date | None = None
     prefix_lists: Mapping[str, PrefixList | str] = field(default_factory=dict)
+    actors_known: bool = True
+    """False in a sweep, which finds rules in place and cannot know who made them."""
 
     def where(self, rule: Rule) -> Where:
         return Where(
@@ -51,6 +53,7 @@ class Facts:
             region=self.region,
             actors=self.actors,
             why_vpc_unknown=self.why_unknown,
+            actors_known=self.actors_known,
         )
 
 
@@ -66,6 +69,8 @@ class Hit:
 class NotJudged:
     control_ids: tuple[str, ...]
     reason: str
+    exemption: str | None = None
+    """The exemption that could not be checked, when that is why (the sweep holds such rules back)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -342,7 +347,8 @@ def _apply_exemptions(finding: Finding, baseline: Baseline, facts: Facts) -> Fin
         kept.append(hit)
         expired.extend(Expired(hit, e) for e in found.expired)
         not_judged.extend(
-            NotJudged((hit.control.id,), f"exemption {e.id} not applied: {why}") for e, why in found.unchecked
+            NotJudged((hit.control.id,), f"exemption {e.id} not applied: {why}", e.id)
+            for e, why in found.unchecked
         )
     return Finding(finding.rule, tuple(kept), tuple(not_judged), tuple(lifted), tuple(expired))
 

@@ -74,6 +74,9 @@ class Where:
     region: str | None = None
     actors: tuple[str, ...] = ()
     why_vpc_unknown: str = "AWS was not asked"
+    actors_known: bool = True
+    """False in a sweep: a rule found in place does not say who made it, so an exemption scoped by
+    principal can be neither applied nor refused; it is *unchecked* (reported, never silently applied)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,13 +97,15 @@ def _in_scope(scope: Scope, where: Where) -> bool | str:
         return False
     if scope.regions is not None and where.region not in scope.regions:
         return False
-    if scope.principals is not None and not set(where.actors) & set(scope.principals):
+    if scope.principals is not None and where.actors_known and not set(where.actors) & set(scope.principals):
         return False
     if scope.vpcs is not None:
         if where.vpc_id is None:
             return f"the VPC of {where.group_id} is unknown ({where.why_vpc_unknown})"
         if where.vpc_id not in scope.vpcs:
             return False
+    if scope.principals is not None and not where.actors_known:
+        return "who made the rule is unknown to a sweep, and the exemption is scoped by principal"
     return True
 
 

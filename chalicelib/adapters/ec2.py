@@ -10,23 +10,13 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
 
 from chalicelib.adapters import clients
-from chalicelib.rules import (
-    Direction,
-    PrefixList,
-    Rule,
-    Source,
-    canonical_cidr,
-    normalise_protocol,
-    source_from,
-)
-
-if TYPE_CHECKING:
-    from mypy_boto3_ec2.type_defs import SecurityGroupRuleTypeDef
+from chalicelib.rules import Direction, PrefixList, Rule, canonical_cidr
+from chalicelib.sweep.describe import rule_from_describe as rule_from_describe  # its home (pure)
 
 Outcome = Literal["revoked", "already-absent", "failed"]
 
@@ -96,8 +86,12 @@ def is_transient(error: Exception) -> bool:
     return isinstance(error, BotoCoreError) and not isinstance(error, NoCredentialsError | NoRegionError)
 
 
-def _read_error(error: Exception) -> Exception:
+def read_error(error: Exception) -> Exception:
+    """A failed read as sgguard's two outcomes: AwsBusy (try later) or AwsUnavailable (refused)."""
     return AwsBusy(error_text(error)) if is_transient(error) else AwsUnavailable(error_text(error))
+
+
+_read_error = read_error
 
 
 def error_text(error: Exception) -> str:
@@ -179,31 +173,6 @@ def forget_cache() -> None:
     """Forget cached groups and prefix-list entries (tests; a Lambda container never needs to)."""
     _groups.clear()
     _prefix_list_entries.clear()
-
-
-def rule_from_describe(item: SecurityGroupRuleTypeDef | Mapping[str, Any]) -> Rule:
-    """A DescribeSecurityGroupRules entry as a canonical rule (one of the three rule sources)."""
-    protocol = normalise_protocol(item["IpProtocol"])
-    cidr4, cidr6 = item.get("CidrIpv4"), item.get("CidrIpv6")
-    source = source_from(
-        canonical_cidr(cidr4) if cidr4 else None,
-        canonical_cidr(cidr6) if cidr6 else None,
-        item.get("PrefixListId"),
-        item.get("ReferencedGroupInfo", {}).get("GroupId"),
-    ) or Source("security_group", "?")
-    all_traffic = protocol == "-1"
-    direction: Direction = "egress" if item.get("IsEgress") else "ingress"
-    return Rule(
-        group_id=item["GroupId"],
-        direction=direction,
-        protocol=protocol,
-        from_port=None if all_traffic else item.get("FromPort"),
-        to_port=None if all_traffic else item.get("ToPort"),
-        source=source,
-        rule_id=item.get("SecurityGroupRuleId"),
-        rule_arn=item.get("SecurityGroupRuleArn"),
-        description=item.get("Description"),
-    )
 
 
 def _describe(region: str | None, **kwargs: Any) -> Iterator[Rule]:

@@ -1,0 +1,61 @@
+"""The live sweep port: the EC2 calls a sweep makes, over sgguard's lazily created boto3 client.
+
+Every read is paged by botocore's paginators; a refusal becomes AwsUnavailable and throttling or an
+AWS-side error that outlasted the retries AwsBusy, as for the event path (adapters/ec2.py), whose
+prefix-list reader and batched revoke are reused as they are.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from chalicelib.adapters import clients, ec2
+from chalicelib.adapters.ec2 import RevokeResult
+from chalicelib.rules import Direction, PrefixList
+from chalicelib.sweep.shell import RULES_PER_PAGE
+
+
+@dataclass(frozen=True)
+class LiveSweepAws:
+    region: str | None = None
+
+    def _pages(self, operation: str, key: str, **kwargs: Any) -> Iterator[list[Mapping[str, Any]]]:
+        paginator = clients.ec2(self.region).get_paginator(operation)  # type: ignore[call-overload]
+        try:
+            for page in paginator.paginate(**kwargs):
+                yield list(page.get(key, []))
+        except (ClientError, BotoCoreError) as error:
+            raise ec2.read_error(error) from error
+
+    def security_groups(self) -> Iterator[Mapping[str, Any]]:
+        for page in self._pages(
+            "describe_security_groups", "SecurityGroups", PaginationConfig={"PageSize": 1000}
+        ):
+            yield from page
+
+    def rule_pages(self, group_ids: Sequence[str]) -> Iterator[Sequence[Mapping[str, Any]]]:
+        yield from self._pages(
+            "describe_security_group_rules",
+            "SecurityGroupRules",
+            Filters=[{"Name": "group-id", "Values": list(group_ids)}],
+            PaginationConfig={"PageSize": RULES_PER_PAGE},
+        )
+
+    def prefix_lists(self, list_ids: Iterable[str]) -> dict[str, PrefixList | str]:
+        return ec2.prefix_lists(list_ids, self.region)
+
+    def network_interfaces(self, group_ids: Sequence[str]) -> Iterator[Mapping[str, Any]]:
+        for page in self._pages(
+            "describe_network_interfaces",
+            "NetworkInterfaces",
+            Filters=[{"Name": "group-id", "Values": list(group_ids)}],
+            PaginationConfig={"PageSize": 1000},
+        ):
+            yield from page
+
+    def revoke(self, group_id: str, direction: Direction, rule_ids: list[str]) -> dict[str, RevokeResult]:
+        return ec2.revoke(group_id, direction, rule_ids, self.region)
