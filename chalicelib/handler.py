@@ -15,6 +15,7 @@ Error policy (what Lambda's retry and on-failure destination see):
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from typing import Any
@@ -127,7 +128,7 @@ def _act_and_notify(
         _keep_record(lambda: ledger.decided(claim, {r: a.action for r, a in acted.results.items()}, clock()))
     if acted.retryable and claim.attempt < DELIVERY_ATTEMPTS:
         raise AwsBusy(f"AWS throttled or failed revoking rules of event {claim.event_id}: retrying later")
-    _publish(settings.topic_arn, decision)
+    _publish(notify_topic(settings), decision)
     if claim.kind != "duplicate":
         _keep_record(lambda: ledger.notified(claim, clock()))
     return decision, acted.retryable
@@ -135,17 +136,26 @@ def _act_and_notify(
 
 def _publish(topic_arn: str | None, decision: Decision) -> None:
     if topic_arn is None:
-        raise ConfigError("NOTIFY_TOPIC_ARN is not set: a violation was found and nobody can be told")
+        raise ConfigError(
+            "neither NOTIFY_TOPIC nor NOTIFY_TOPIC_ARN is set: a violation was found and nobody can be told"
+        )
     tell(decision, topic_arn)
 
 
-def report(decision: Decision, raw: Any, topic_arn: str | None) -> None:
+def notify_topic(settings: Settings) -> str | None:
+    """The security team's topic, as an ARN (a topic name is resolved in the function's own account)."""
+    return settings.notify_topic(
+        sts.own_account, os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    )
+
+
+def report(decision: Decision, raw: Any, settings: Settings) -> None:
     """What the replay route does after deciding: the audit line, then the message for a violation, so
     that a revocation is never made without both. (It bypasses the idempotency record: a replay is a
     deliberate second look, not a delivery.)"""
     _log(decision, raw)
     if decision.outcome == "violation":
-        _publish(topic_arn, decision)
+        _publish(notify_topic(settings), decision)
 
 
 def tell(decision: Decision, topic_arn: str) -> str:

@@ -122,7 +122,7 @@ def replay(body: bytes | str | None, query: Mapping[str, str] | None) -> Answer:
         if isinstance(result, str):
             continue
         if mode == "enforce":
-            report(result, raw, settings.topic_arn)
+            report(result, raw, settings)
         decisions.append(result.to_json_dict())
     answer = {"mode": mode, "decisions": decisions, "summary": tally.to_json_dict()}
     if len(events) == 1 and decisions and decisions[0]["outcome"] == "invalid":

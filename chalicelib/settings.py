@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +30,9 @@ class Settings:
     baseline: str
     topic_arn: str | None
     idempotency_table: str | None = None
+    topic_name: str | None = None
+    """NOTIFY_TOPIC: the topic's name, made an ARN with the function's own account and region when it is
+    needed (so that no account id is written in the repository); NOTIFY_TOPIC_ARN wins when both are set."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -40,11 +43,43 @@ class Settings:
         topic = env.get("NOTIFY_TOPIC_ARN", "").strip() or None
         if topic is not None and not (topic.startswith("arn:aws") and topic.count(":") == 5):
             raise ConfigError(f"NOTIFY_TOPIC_ARN={topic!r} is not an SNS topic ARN")
+        name = env.get("NOTIFY_TOPIC", "").strip() or None
+        if name is not None and not _TOPIC_NAME.fullmatch(name):
+            raise ConfigError(f"NOTIFY_TOPIC={name!r} is not an SNS topic name (1-256 of A-Z a-z 0-9 - _)")
         baseline = env.get("BASELINE", "").strip() or DEFAULT_PRESET
         table = env.get("IDEMPOTENCY_TABLE", "").strip() or None
         if table is not None and not re.fullmatch(r"[A-Za-z0-9_.-]{3,255}", table):
             raise ConfigError(f"IDEMPOTENCY_TABLE={table!r} is not a DynamoDB table name")
-        return cls(mode=mode, baseline=resolve_baseline(baseline), topic_arn=topic, idempotency_table=table)
+        return cls(
+            mode=mode,
+            baseline=resolve_baseline(baseline),
+            topic_arn=topic,
+            idempotency_table=table,
+            topic_name=name,
+        )
+
+    def notify_topic(self, own_account: Callable[[], str | None], region: str | None) -> str | None:
+        """The topic's ARN: NOTIFY_TOPIC_ARN as given, or NOTIFY_TOPIC in the function's own account and
+        region (asked only here, when a message is about to go out). None when neither is set."""
+        if self.topic_arn is not None or self.topic_name is None:
+            return self.topic_arn
+        account = own_account()
+        if not account or not region:
+            raise ConfigError(
+                f"NOTIFY_TOPIC={self.topic_name!r}: the function's own account or region is unknown "
+                "(STS GetCallerIdentity failed, or AWS_REGION is unset), so the topic's ARN cannot be made"
+            )
+        return topic_arn(self.topic_name, account, region)
+
+
+_TOPIC_NAME = re.compile(r"[A-Za-z0-9_-]{1,256}")
+
+
+def topic_arn(name: str, account: str, region: str) -> str:
+    partition = (
+        "aws-cn" if region.startswith("cn-") else "aws-us-gov" if region.startswith("us-gov-") else "aws"
+    )
+    return f"arn:{partition}:sns:{region}:{account}:{name}"
 
 
 def resolve_baseline(value: str) -> str:

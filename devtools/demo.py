@@ -21,7 +21,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from devtools.servers import FAKE_AWS, REGION, local_aws_and_sgguard, sigterm_as_interrupt  # noqa: E402
+from devtools.servers import ACCOUNT, FAKE_AWS, REGION, local_aws_and_sgguard, sigterm_as_interrupt  # noqa: E402
 
 # Fake credentials before boto3 is imported; every client below is also given a loopback endpoint.
 os.environ.update(FAKE_AWS)
@@ -44,7 +44,8 @@ def heading(text: str) -> None:
 
 def stage_topic() -> str:
     config = json.loads((ROOT / ".chalice" / "config.json").read_text())
-    return str(config["stages"][STAGE]["environment_variables"]["NOTIFY_TOPIC_ARN"])
+    name = str(config["stages"][STAGE]["environment_variables"]["NOTIFY_TOPIC"])
+    return f"arn:aws:sns:{REGION}:{ACCOUNT}:{name}"  # moto's account: sgguard resolves the name in its own
 
 
 def show_rules(ec2: Any, group_id: str, highlight: str | None = None) -> None:

@@ -121,16 +121,38 @@ def test_policy_grants_exactly_the_calls_the_code_makes(stage: str) -> None:
     assert granted == actions_used_by_code()
 
 
+def _topic(stage: str, account: str = "444455556666", region: str = "ap-southeast-2") -> str:
+    """The ARN the stage's NOTIFY_TOPIC becomes in whatever account and region the function runs."""
+    from chalicelib.settings import topic_arn
+
+    return topic_arn(CONFIG["stages"][stage]["environment_variables"]["NOTIFY_TOPIC"], account, region)
+
+
+def test_nothing_in_the_chalice_folder_names_an_account_or_a_region() -> None:
+    """A new user deploys into their own account without editing a file: no account id, no region."""
+    import re
+
+    from botocore.session import get_session
+
+    regions = set(get_session().get_available_regions("ec2"))
+    for path in sorted((ROOT / ".chalice").rglob("*.json")):
+        if "deployed" in path.parts or "deployments" in path.parts:
+            continue  # chalice deploy's own records of a deployment (git-ignored)
+        text = path.read_text()
+        assert not re.findall(r"(?<![0-9])[0-9]{12}(?![0-9])", text), f"{path}: an account id"
+        assert not [r for r in regions if r in text], f"{path}: a region"
+
+
 @pytest.mark.parametrize("stage", STAGES)
 def test_publish_is_scoped_to_the_stage_topic_and_revoke_to_security_groups(stage: str) -> None:
     statements = {a: s for s in _policy(stage)["Statement"] for a in s["Action"]}
-    topic = CONFIG["stages"][stage]["environment_variables"]["NOTIFY_TOPIC_ARN"]
+    topic = _topic(stage)
     publish = statements["sns:Publish"]["Resource"]
     assert publish != "*"
     assert fnmatch.fnmatch(topic, publish)
     for other_stage in STAGES:
         if other_stage != stage:
-            other = CONFIG["stages"][other_stage]["environment_variables"]["NOTIFY_TOPIC_ARN"]
+            other = _topic(other_stage)
             assert not fnmatch.fnmatch(other, publish)
     for action in ("ec2:RevokeSecurityGroupIngress", "ec2:RevokeSecurityGroupEgress"):
         assert statements[action]["Resource"] == "arn:aws:ec2:*:*:security-group/*"
@@ -197,7 +219,8 @@ def test_merge_template_provides_table_queue_and_bounded_retries(stage: str) -> 
     assert table["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
     queue = resources["FailedEventsQueue"]
     assert queue["Type"] == "AWS::SQS::Queue"
-    assert queue["Properties"]["QueueName"] == f"sgguard-failed-events-{stage}"
+    assert "QueueName" not in queue["Properties"]  # generated: a retained queue never blocks a new stack
+    assert queue["DeletionPolicy"] == queue["UpdateReplacePolicy"] == "Retain"
     invoke = resources["OnSecurityGroupChangeInvokeConfig"]
     assert invoke["Type"] == "AWS::Lambda::EventInvokeConfig"
     props = invoke["Properties"]

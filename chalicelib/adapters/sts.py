@@ -25,5 +25,12 @@ def own_arn() -> str | None:
     return _own[0]
 
 
+def own_account() -> str | None:
+    """The account the function runs in (from :func:`own_arn`), or None when STS cannot be asked."""
+    arn = own_arn()
+    parts = arn.split(":") if arn else []
+    return parts[4] if len(parts) > 5 and parts[4] else None
+
+
 def forget() -> None:
     _own.clear()
