@@ -18,9 +18,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="Keep AWS security groups compliant: judge, replay and manage the baseline.",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    from chalicelib import cli_baseline, cli_replay
+    from chalicelib import cli_baseline, cli_bootstrap, cli_replay
 
     cli_baseline.register(commands)
+    cli_bootstrap.register(commands)
     cli_replay.register(commands)
     return parser
 

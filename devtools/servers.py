@@ -119,6 +119,29 @@ def _wait_until_answering(server: Server, path: str, deadline: float) -> None:
 
 
 @contextlib.contextmanager
+def moto_server(timeout: float = 60.0) -> Iterator[Server]:
+    """A moto server alone on loopback (every account it is asked for: credentials from an
+    AssumeRole act in the role's account), stopped on the way out."""
+    servers: list[Server] = []
+    with tempfile.TemporaryDirectory(prefix="sgguard-moto-") as logs:
+        try:
+            port = free_port()
+            moto = _start(
+                "moto",
+                [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                fake_aws_environ(),
+                f"http://127.0.0.1:{port}",
+                Path(logs),
+                servers,
+            )
+            _wait_until_answering(moto, "/moto-api/", time.monotonic() + timeout)
+            yield moto
+        finally:
+            for server in servers:
+                server.stop()
+
+
+@contextlib.contextmanager
 def local_aws_and_sgguard(stage: str = "dev", timeout: float = 60.0) -> Iterator[tuple[Server, Server]]:
     """(moto server, chalice local), both answering on loopback; both stopped on the way out."""
     servers: list[Server] = []

@@ -1,0 +1,1 @@
+"""Deploying sgguard: what a stage needs around its functions, and `sgguard bootstrap`, which makes it."""
