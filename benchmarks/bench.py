@@ -209,10 +209,10 @@ def _event_kinds(world: Any) -> dict[str, tuple[dict[str, Any], int]]:
     ec2_2, _ = authorize_and_record(world.ec2, warm_group("default"), [office])
     return {
         "compliant (group cached)": (compliant, 0),
-        "violating, modern (rule ids)": (modern, 3),
-        "violating, without rule ids": (legacy, 3),
-        "ModifySecurityGroupRules, violating": (modify, 3),
-        "EC2.2 on a cached default group": (ec2_2, 3),
+        "violating, modern (rule ids)": (modern, 4),
+        "violating, without rule ids": (legacy, 4),
+        "ModifySecurityGroupRules, violating": (modify, 4),
+        "EC2.2 on a cached default group": (ec2_2, 4),
     }
 
 
@@ -336,7 +336,9 @@ NOTES = (
         "AWS calls",
         "counted with a botocore `before-call` hook on sgguard's own clients, against moto, each kind in its "
         "own group with the group's name already cached (as in a warm container). The target counts the "
-        "guard's calls (read current state, revoke, publish); the idempotency record (issue 5) adds "
+        "guard's calls (read current state, revoke, publish, and put the EventBridge event, which is on by "
+        "default; chat and Security Hub are off by default and add one Publish and one or two "
+        "BatchImportFindings when switched on); the idempotency record (issue 5) adds "
         "DynamoDB UpdateItem calls on violating events only (claim, decided, notified), shown apart.",
     ),
     (

@@ -18,6 +18,7 @@ from chalicelib.baseline import SEVERITY_ORDER
 from chalicelib.evaluate import Expired, Finding, Lifted
 from chalicelib.events import Record, RuleChange, UserIdentity
 from chalicelib.exemptions import Exemption
+from chalicelib.identity import PersonSource, who
 from chalicelib.rules import Direction, Rule
 
 Mode = Literal["enforce", "dry-run"]
@@ -32,6 +33,11 @@ class _Doc(BaseModel):
 
 
 class Actor(_Doc):
+    person: str | None = None
+    """The best human identity the record holds (chalicelib.identity); ``person_source`` says whence."""
+    person_source: PersonSource | None = None
+    via: str | None = None
+    """The role, permission set or service the person acted through."""
     type: str | None = None
     arn: str | None = None
     principal: str | None = None
@@ -176,7 +182,11 @@ def action_for(
 
 
 def actor_of(identity: UserIdentity, record: Record) -> Actor:
+    found = who(identity)
     return Actor(
+        person=found.person,
+        person_source=found.person_source,
+        via=found.via,
         type=identity.type,
         arn=identity.arn,
         principal=identity.principal,

@@ -97,6 +97,8 @@ class SessionIssuer(_Model):
 
 class SessionContext(_Model):
     session_issuer: SessionIssuer | None = Field(default=None, alias="sessionIssuer")
+    source_identity: str | None = Field(default=None, alias="sourceIdentity")
+    """Set when the first role of a chain was assumed; every later role in the chain carries it."""
 
 
 class OnBehalfOf(_Model):

@@ -26,6 +26,7 @@ from chalicelib.adapters.ec2 import AwsBusy
 from chalicelib.baseline import Baseline, BaselineError, load_baseline
 from chalicelib.decision import Decision, Delivery
 from chalicelib.idempotency import DELIVERY_ATTEMPTS, Claim, Ledger, LedgerUnavailable, memory_ledger
+from chalicelib.outputs import deliver
 from chalicelib.settings import ConfigError, Settings
 
 
@@ -128,18 +129,26 @@ def _act_and_notify(
         _keep_record(lambda: ledger.decided(claim, {r: a.action for r, a in acted.results.items()}, clock()))
     if acted.retryable and claim.attempt < DELIVERY_ATTEMPTS:
         raise AwsBusy(f"AWS throttled or failed revoking rules of event {claim.event_id}: retrying later")
-    _publish(notify_topic(settings), decision)
+    _publish(notify_topic(settings), decision, settings, clock)
     if claim.kind != "duplicate":
         _keep_record(lambda: ledger.notified(claim, clock()))
     return decision, acted.retryable
 
 
-def _publish(topic_arn: str | None, decision: Decision) -> None:
+def _publish(
+    topic_arn: str | None,
+    decision: Decision,
+    settings: Settings | None = None,
+    clock: Callable[[], float] = time.time,
+) -> None:
+    """The main message, then the outputs the stage switched on (chat, EventBridge, Security Hub):
+    only the main message's failure raises (chalicelib.outputs.deliver)."""
     if topic_arn is None:
         raise ConfigError(
             "neither NOTIFY_TOPIC nor NOTIFY_TOPIC_ARN is set: a violation was found and nobody can be told"
         )
-    tell(decision, topic_arn)
+    wanted = deliver.outputs(settings, clock) if settings is not None else []
+    deliver.everywhere(decision, lambda: tell(decision, topic_arn), wanted, clock)
 
 
 def notify_topic(settings: Settings) -> str | None:
@@ -155,13 +164,13 @@ def report(decision: Decision, raw: Any, settings: Settings) -> None:
     deliberate second look, not a delivery.)"""
     _log(decision, raw)
     if decision.outcome == "violation":
-        _publish(notify_topic(settings), decision)
+        _publish(notify_topic(settings), decision, settings)
 
 
 def tell(decision: Decision, topic_arn: str) -> str:
     """Publish the decision's message; the MessageId."""
     message = notify.render(decision)
-    return sns.publish(topic_arn, message.subject, message.body, message.attributes)
+    return sns.publish(topic_arn, message.subject, message.body, message.attributes, message.array_attributes)
 
 
 def _keep_record(update: Callable[[], None]) -> None:

@@ -10,11 +10,12 @@ from __future__ import annotations
 import json
 import re
 import shlex
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from chalicelib.baseline import SEVERITY_ORDER
-from chalicelib.decision import Decision, FindingDoc
+from chalicelib.decision import Actor, Decision, FindingDoc
+from chalicelib.identity import plain
 from chalicelib.rules import Source, SourceKind
 
 MESSAGE_BUDGET = 240_000
@@ -37,6 +38,8 @@ class Message:
     body: str
     """The JSON document SNS expects with MessageStructure=json."""
     attributes: dict[str, str]
+    array_attributes: dict[str, list[str]] = field(default_factory=dict)
+    """Sent as String.Array (filter policies match any element)."""
 
 
 def rule_words(f: FindingDoc) -> str:
@@ -86,6 +89,12 @@ def restore_command(f: FindingDoc, group_id: str | None, region: str | None) -> 
     return shlex.join(parts)
 
 
+def person_words(actor: Actor) -> str:
+    """The person first, then what they acted through: every output leads with this."""
+    person = actor.person or actor.principal or actor.arn or "an unknown caller"
+    return f"{person} (via {actor.via})" if actor.via and actor.person else person
+
+
 def _sorted(findings: list[FindingDoc]) -> list[FindingDoc]:
     return sorted(findings, key=lambda f: -SEVERITY_ORDER[f.severity])
 
@@ -122,6 +131,7 @@ def text(decision: Decision, findings: list[FindingDoc], omitted: int) -> str:
     lines = [
         f"sgguard {_verb(decision)} {len(decision.findings)} security-group rule(s) that break the baseline.",
         "",
+        f"Who:      {person_words(actor)}",
         f"Account:  {decision.account}",
         f"Region:   {decision.region}",
         f"Group:    {decision.group_id}",
@@ -161,6 +171,9 @@ def text(decision: Decision, findings: list[FindingDoc], omitted: int) -> str:
     lines += [
         "",
         "WHO DID IT",
+        f"Person:        {actor.person or '(the record names no person)'}"
+        + (f"   [{actor.person_source}]" if actor.person_source else ""),
+        f"Via:           {actor.via}",
         f"Identity type: {actor.type}",
         f"ARN:           {actor.arn}",
         f"Principal:     {actor.principal}",
@@ -219,9 +232,44 @@ def render(decision: Decision) -> Message:
             else:
                 high = middle - 1
         body = _body(decision, low)
-    attributes = {
+    strings, arrays = message_attributes(decision)
+    return Message(subject=subject(decision), body=body, attributes=strings, array_attributes=arrays)
+
+
+ATTRIBUTE_LIMIT = 10
+"""SNS takes at most 10 message attributes."""
+ATTRIBUTE_VALUE_LIMIT = 256
+"""Characters kept of a string attribute: values come from the event, which an outsider may shape."""
+CONTROLS_LIMIT = 50
+_CONTROL_ID = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
+_ACTION_PRECEDENCE = ("failed", "revoked", "would-revoke", "reported", "already-fixed", "already-absent")
+
+
+def headline_action(decision: Decision) -> str:
+    """The one action that matters most in a decision (a failure before a revocation, and so on)."""
+    actions = {f.action for f in decision.findings}
+    return next((a for a in _ACTION_PRECEDENCE if a in actions), "none")
+
+
+def _attribute(value: str | None) -> str:
+    return plain(value, ATTRIBUTE_VALUE_LIMIT) or ""
+
+
+def message_attributes(decision: Decision) -> tuple[dict[str, str], dict[str, list[str]]]:
+    """What a subscription can filter on: strings, and the controls as a String.Array. Bounded and
+    made plain (no control or bidi characters), since the person comes from the event."""
+    controls = sorted({c for f in decision.findings for c in f.controls})
+    safe_controls = [c for c in controls if _CONTROL_ID.fullmatch(c)][:CONTROLS_LIMIT]
+    strings = {
         "severity": decision.severity,
-        "account": decision.account or "",
         "outcome": decision.outcome,
+        "action": headline_action(decision),
+        "mode": decision.mode,
+        "account": _attribute(decision.account),
+        "region": _attribute(decision.region),
+        "person": _attribute(decision.actor.person),
+        "person_source": _attribute(decision.actor.person_source),
     }
-    return Message(subject=subject(decision), body=body, attributes=attributes)
+    arrays = {"controls": safe_controls}
+    assert len(strings) + len(arrays) <= ATTRIBUTE_LIMIT
+    return strings, arrays

@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from chalicelib.baseline import DEFAULT_PRESET, preset_names
 from chalicelib.decision import MODES, Mode
@@ -33,6 +34,13 @@ class Settings:
     topic_name: str | None = None
     """NOTIFY_TOPIC: the topic's name, made an ARN with the function's own account and region when it is
     needed (so that no account id is written in the repository); NOTIFY_TOPIC_ARN wins when both are set."""
+    security_hub: bool = False
+    """SECURITY_HUB=on: each violating rule becomes a Security Hub finding (off by default: it needs
+    Security Hub enabled in the account, and the policy grant)."""
+    chat_topic_arn: str | None = None
+    """CHAT_TOPIC_ARN: a second topic, mapped to a chat channel, gets the chat custom-notification JSON."""
+    eventbridge: bool = True
+    """EVENTBRIDGE=off stops the custom event on the default bus (on by default)."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -56,6 +64,7 @@ class Settings:
             topic_arn=topic,
             idempotency_table=table,
             topic_name=name,
+            **output_settings(env),
         )
 
     def notify_topic(self, own_account: Callable[[], str | None], region: str | None) -> str | None:
@@ -80,6 +89,31 @@ def topic_arn(name: str, account: str, region: str) -> str:
         "aws-cn" if region.startswith("cn-") else "aws-us-gov" if region.startswith("us-gov-") else "aws"
     )
     return f"arn:{partition}:sns:{region}:{account}:{name}"
+
+
+def _topic(env: Mapping[str, str], name: str) -> str | None:
+    topic = env.get(name, "").strip() or None
+    if topic is not None and not (topic.startswith("arn:aws") and topic.count(":") == 5):
+        raise ConfigError(f"{name}={topic!r} is not an SNS topic ARN")
+    return topic
+
+
+def _switch(env: Mapping[str, str], name: str, default: bool) -> bool:
+    value = env.get(name, "").strip().lower()
+    if not value:
+        return default
+    if value not in ("on", "off"):
+        raise ConfigError(f"{name}={value!r}: expected on or off")
+    return value == "on"
+
+
+def output_settings(env: Mapping[str, str]) -> dict[str, Any]:
+    """Where else a violation goes besides NOTIFY_TOPIC_ARN (README "Where security teams look")."""
+    return {
+        "security_hub": _switch(env, "SECURITY_HUB", False),
+        "chat_topic_arn": _topic(env, "CHAT_TOPIC_ARN"),
+        "eventbridge": _switch(env, "EVENTBRIDGE", True),
+    }
 
 
 def resolve_baseline(value: str) -> str:

@@ -78,9 +78,15 @@ class World:
             return payload
 
     def count_calls(self, *, with_ledger: bool = False) -> None:
-        """Record every AWS API call sgguard's own clients make from now on (EC2, SNS, STS; DynamoDB too
-        when ``with_ledger``)."""
-        watched = [clients.ec2(REGION), clients.sns(REGION), clients.sts(REGION)]
+        """Record every AWS API call sgguard's own clients make from now on (EC2, SNS, STS, EventBridge,
+        Security Hub; DynamoDB too when ``with_ledger``)."""
+        watched = [
+            clients.ec2(REGION),
+            clients.sns(REGION),
+            clients.sts(REGION),
+            clients.events(REGION),
+            clients.securityhub(REGION),
+        ]
         if with_ledger:
             watched.append(clients.dynamodb(REGION))
         for client in watched:

@@ -184,7 +184,18 @@ TOP_KEYS = {
     "findings",
     "not_judged",
 }
-ACTOR_KEYS = {"type", "arn", "principal", "session", "invoked_by", "source_ip", "user_agent"}
+ACTOR_KEYS = {
+    "person",
+    "person_source",
+    "via",
+    "type",
+    "arn",
+    "principal",
+    "session",
+    "invoked_by",
+    "source_ip",
+    "user_agent",
+}
 FINDING_KEYS = {
     "rule_id",
     "rule_arn",
@@ -373,8 +384,20 @@ def test_long_subject_is_cut() -> None:
 
 def test_attributes() -> None:
     message = render(decision_of(SSH))
-    assert message.attributes == {"severity": "CRITICAL", "account": "111122223333", "outcome": "violation"}
+    assert message.attributes == {
+        "severity": "CRITICAL",
+        "outcome": "violation",
+        "action": "revoked",
+        "mode": "enforce",
+        "account": "111122223333",
+        "region": "eu-west-1",
+        "person": "ci-deployer",
+        "person_source": "iam-user",
+    }
     assert all(isinstance(v, str) for v in message.attributes.values())
+    assert message.array_attributes == {
+        "controls": sorted({c for f in decision_of(SSH).findings for c in f.controls})
+    }
 
 
 def test_body_structure() -> None:
@@ -518,6 +541,8 @@ def test_unicode_identity_keeps_the_subject_ascii() -> None:
     message = render(decision)
     assert is_printable_ascii(message.subject)
     assert len(message.subject) <= SUBJECT_LIMIT
+    person = message.attributes.pop("person")
+    assert person == "zoë"  # SNS attribute values are UTF-8: a filter policy can match the real name
     assert is_printable_ascii("".join(message.attributes.values()))
     message.body.encode("utf-8")
     body = json.loads(message.body)

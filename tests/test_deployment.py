@@ -16,7 +16,15 @@ from tests.conftest import ROOT, SAMPLE_EVENTS, load_sample
 
 CONFIG = json.loads((ROOT / ".chalice" / "config.json").read_text())
 STAGES = sorted(CONFIG["stages"])
-SERVICES = {"ec2": "ec2", "sns": "sns", "sts": "sts", "dynamodb": "dynamodb", "s3": "s3"}
+SERVICES = {
+    "ec2": "ec2",
+    "sns": "sns",
+    "sts": "sts",
+    "dynamodb": "dynamodb",
+    "s3": "s3",
+    "events": "events",
+    "securityhub": "securityhub",
+}
 
 
 def _api_names() -> dict[str, str]:
@@ -109,6 +117,25 @@ def test_only_the_command_line_reads_s3() -> None:
     assert ROOT / "chalicelib" / "sources.py" not in lambda_files()
 
 
+def stage_environment(stage: str) -> dict[str, str]:
+    """The variables a stage's functions see: the top-level ones, then the stage's own."""
+    return {**CONFIG.get("environment_variables", {}), **CONFIG["stages"][stage]["environment_variables"]}
+
+
+def switched_off(stage: str) -> set[str]:
+    """Actions of outputs the stage does not switch on, read by the code's own settings parser: the
+    policy must not grant them (README "Where security teams look" says how to switch each on)."""
+    from chalicelib.settings import output_settings
+
+    wanted = output_settings(stage_environment(stage))
+    off = set()
+    if not wanted["security_hub"]:
+        off.add("securityhub:BatchImportFindings")
+    if not wanted["eventbridge"]:
+        off.add("events:PutEvents")
+    return off
+
+
 @pytest.mark.parametrize("stage", STAGES)
 def test_policy_grants_exactly_the_calls_the_code_makes(stage: str) -> None:
     granted = set()
@@ -118,7 +145,47 @@ def test_policy_grants_exactly_the_calls_the_code_makes(stage: str) -> None:
             assert "*" not in action, f"wildcard action {action}"
             if not action.startswith("logs:"):
                 granted.add(action)
-    assert granted == actions_used_by_code()
+    assert granted == actions_used_by_code() - switched_off(stage)
+
+
+def test_the_outputs_calls_are_seen_by_the_scan() -> None:
+    assert {"events:PutEvents", "securityhub:BatchImportFindings"} <= actions_used_by_code()
+
+
+def test_security_hub_is_granted_in_dev_only_where_it_is_switched_on() -> None:
+    """Both branches of the rule above: dev switches Security Hub on (and grants it), prod leaves the
+    default (off) and does not; EventBridge is on (the default) in both."""
+    assert "securityhub:BatchImportFindings" not in switched_off("dev")
+    assert "securityhub:BatchImportFindings" in switched_off("prod")
+    assert "events:PutEvents" not in switched_off("prod")
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_outputs_are_scoped_to_the_default_bus_and_the_default_product(stage: str) -> None:
+    statements = {a: s for s in _policy(stage)["Statement"] for a in s["Action"]}
+    if "events:PutEvents" in statements:
+        assert statements["events:PutEvents"]["Resource"] == "arn:aws:events:*:*:event-bus/default"
+    if "securityhub:BatchImportFindings" in statements:
+        resource = statements["securityhub:BatchImportFindings"]["Resource"]
+        assert resource == "arn:aws:securityhub:*:*:product/*/default"
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_a_chat_topic_is_granted_exactly_when_the_stage_names_one(stage: str) -> None:
+    """sns:Publish is granted per topic: NOTIFY_TOPIC_ARN's always, CHAT_TOPIC_ARN's only if set."""
+    chat = stage_environment(stage).get("CHAT_TOPIC_ARN")
+    resources = []
+    for statement in _policy(stage)["Statement"]:
+        if "sns:Publish" in statement["Action"]:
+            found = statement["Resource"]
+            resources += found if isinstance(found, list) else [found]
+    granted_chat = [r for r in resources if chat and fnmatch.fnmatch(chat, r)]
+    notify = stage_environment(stage)["NOTIFY_TOPIC_ARN"]
+    assert any(fnmatch.fnmatch(notify, r) for r in resources)
+    if chat:
+        assert granted_chat, f"CHAT_TOPIC_ARN {chat} is set but sns:Publish does not cover it"
+    else:
+        assert all(r.endswith(f"sgguard-notifications-{stage}") for r in resources)
 
 
 def _topic(stage: str, account: str = "444455556666", region: str = "ap-southeast-2") -> str:

@@ -53,7 +53,17 @@ def test_all_traffic_from_the_world_is_revoked_and_reported(world: World) -> Non
     [message] = world.messages()
     assert len(message["subject"]) <= 99
     assert group in message["subject"]
-    assert message["attributes"] == {"severity": "CRITICAL", "account": ACCOUNT, "outcome": "violation"}
+    assert message["attributes"] == {
+        "severity": "CRITICAL",
+        "outcome": "violation",
+        "action": "revoked",
+        "mode": "enforce",
+        "account": ACCOUNT,
+        "region": REGION,
+        "person": "dana@example.com",
+        "person_source": "role-session-name",
+        "controls": json.dumps(sorted(finding["controls"])),
+    }
     document = message["document"]
     assert document["event_id"] == event["detail"]["eventID"]
     assert document["findings"][0]["rule_id"] == bad_id

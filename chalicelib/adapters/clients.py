@@ -14,7 +14,9 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_ec2 import EC2Client
+    from mypy_boto3_events import EventBridgeClient
     from mypy_boto3_s3 import S3Client
+    from mypy_boto3_securityhub import SecurityHubClient
     from mypy_boto3_sns import SNSClient
     from mypy_boto3_sts import STSClient
 
@@ -64,6 +66,16 @@ def sts(region: str | None = None) -> STSClient:
 
 def dynamodb(region: str | None = None) -> DynamoDBClient:
     client: DynamoDBClient = _client("dynamodb", _region(region))
+    return client
+
+
+def events(region: str | None = None) -> EventBridgeClient:
+    client: EventBridgeClient = _client("events", _region(region))
+    return client
+
+
+def securityhub(region: str | None = None) -> SecurityHubClient:
+    client: SecurityHubClient = _client("securityhub", _region(region))
     return client
 
 
