@@ -283,8 +283,8 @@ def test_any_rule_in_the_default_group_is_revoked_both_directions(world: World) 
 
 def test_violating_event_costs_revoke_and_publish_only_once_the_name_is_cached(world: World) -> None:
     """The budget: a violating event reads its rules' current state once (never revoke a rule fixed since
-    the event), revokes, publishes; the idempotency record adds two conditional writes (claim, decided;
-    notified is the third) only for violating events."""
+    the event), revokes, publishes, puts the EventBridge event (on by default); the idempotency record
+    adds two conditional writes (claim, decided; notified is the third) only for violating events."""
     group = world.group("web")
     warm_up, _ = authorize_and_record(world.ec2, group, [SSH_OFFICE])
     event, _ = authorize_and_record(world.ec2, group, [ALL_TRAFFIC_WORLD])
@@ -299,7 +299,7 @@ def test_violating_event_costs_revoke_and_publish_only_once_the_name_is_cached(w
     assert world.calls == []
     world.invoke(event)
     aws_calls = [c for c in world.calls if c != "UpdateItem"]
-    assert aws_calls == ["DescribeSecurityGroupRules", "RevokeSecurityGroupIngress", "Publish"]
+    assert aws_calls == ["DescribeSecurityGroupRules", "RevokeSecurityGroupIngress", "Publish", "PutEvents"]
     assert world.calls.count("UpdateItem") == 3  # claim, decided, notified
 
 
