@@ -39,6 +39,8 @@ class Settings:
     Security Hub enabled in the account, and the policy grant)."""
     chat_topic_arn: str | None = None
     """CHAT_TOPIC_ARN: a second topic, mapped to a chat channel, gets the chat custom-notification JSON."""
+    chat_topic_name: str | None = None
+    """CHAT_TOPIC: the same as a name in the function's own account and region (as NOTIFY_TOPIC)."""
     eventbridge: bool = True
     """EVENTBRIDGE=off stops the custom event on the default bus (on by default)."""
 
@@ -70,15 +72,29 @@ class Settings:
     def notify_topic(self, own_account: Callable[[], str | None], region: str | None) -> str | None:
         """The topic's ARN: NOTIFY_TOPIC_ARN as given, or NOTIFY_TOPIC in the function's own account and
         region (asked only here, when a message is about to go out). None when neither is set."""
-        if self.topic_arn is not None or self.topic_name is None:
-            return self.topic_arn
-        account = own_account()
-        if not account or not region:
-            raise ConfigError(
-                f"NOTIFY_TOPIC={self.topic_name!r}: the function's own account or region is unknown "
-                "(STS GetCallerIdentity failed, or AWS_REGION is unset), so the topic's ARN cannot be made"
-            )
-        return topic_arn(self.topic_name, account, region)
+        return _resolve("NOTIFY_TOPIC", self.topic_arn, self.topic_name, own_account, region)
+
+    def chat_topic(self, own_account: Callable[[], str | None], region: str | None) -> str | None:
+        """CHAT_TOPIC_ARN as given, or CHAT_TOPIC in the function's own account and region."""
+        return _resolve("CHAT_TOPIC", self.chat_topic_arn, self.chat_topic_name, own_account, region)
+
+
+def _resolve(
+    variable: str,
+    arn: str | None,
+    name: str | None,
+    own_account: Callable[[], str | None],
+    region: str | None,
+) -> str | None:
+    if arn is not None or name is None:
+        return arn
+    account = own_account()
+    if not account or not region:
+        raise ConfigError(
+            f"{variable}={name!r}: the function's own account or region is unknown "
+            "(STS GetCallerIdentity failed, or AWS_REGION is unset), so the topic's ARN cannot be made"
+        )
+    return topic_arn(name, account, region)
 
 
 _TOPIC_NAME = re.compile(r"[A-Za-z0-9_-]{1,256}")
@@ -98,6 +114,13 @@ def _topic(env: Mapping[str, str], name: str) -> str | None:
     return topic
 
 
+def _topic_name(env: Mapping[str, str], variable: str) -> str | None:
+    name = env.get(variable, "").strip() or None
+    if name is not None and not _TOPIC_NAME.fullmatch(name):
+        raise ConfigError(f"{variable}={name!r} is not an SNS topic name (1-256 of A-Z a-z 0-9 - _)")
+    return name
+
+
 def _switch(env: Mapping[str, str], name: str, default: bool) -> bool:
     value = env.get(name, "").strip().lower()
     if not value:
@@ -112,6 +135,7 @@ def output_settings(env: Mapping[str, str]) -> dict[str, Any]:
     return {
         "security_hub": _switch(env, "SECURITY_HUB", False),
         "chat_topic_arn": _topic(env, "CHAT_TOPIC_ARN"),
+        "chat_topic_name": _topic_name(env, "CHAT_TOPIC"),
         "eventbridge": _switch(env, "EVENTBRIDGE", True),
     }
 

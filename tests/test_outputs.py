@@ -271,3 +271,13 @@ def test_findings_for_another_account_are_not_imported_but_logged(
     assert outputs.findings() == []
     logged = [e for e in errors(capsys.readouterr().out) if e.get("output") == "securityhub"]
     assert "444455556666" in logged[0]["message"]
+
+
+def test_chat_topic_by_name_in_the_functions_own_account(
+    world: World, outputs: Outputs, tmp_path: Path
+) -> None:
+    """CHAT_TOPIC, like NOTIFY_TOPIC, is a name: no account id in the repository."""
+    event, _ = authorize_and_record(world.ec2, world.group("web"), [SSH_WORLD])
+    world.invoke(event, project_dir=project(tmp_path, CHAT_TOPIC="sgguard-chat-prod"))
+    [chat] = outputs.chat_messages()
+    check_chat(chat)

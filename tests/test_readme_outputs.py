@@ -34,8 +34,9 @@ def test_the_examples_are_valid_for_their_schemas() -> None:
     check_chat(examples()["chat"])  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("setting", ["SECURITY_HUB", "CHAT_TOPIC_ARN", "EVENTBRIDGE"])
+@pytest.mark.parametrize("setting", ["SECURITY_HUB", "CHAT_TOPIC", "CHAT_TOPIC_ARN", "EVENTBRIDGE"])
 def test_the_readme_says_how_to_switch_each_output(setting: str) -> None:
-    assert f"| `{setting}` |" in README
+    settings_table = README.split("## Modes and settings")[1].split("\n## ")[0]
+    assert f"`{setting}`" in settings_table
     section = README.split("## Where security teams look")[1].split("\n## ")[0]
     assert f"`{setting}`" in section

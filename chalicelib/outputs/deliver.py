@@ -37,12 +37,19 @@ def _eventbridge(decision: Decision) -> list[str]:
     return [f"event not put: {reason}" for _, reason in failed]
 
 
-def _chat(topic_arn: str) -> Send:
+def _region() -> str | None:
+    return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+
+
+def _chat(settings: Settings) -> Send:
     def send(decision: Decision) -> list[str]:
-        from chalicelib.adapters import sns
+        from chalicelib.adapters import sns, sts
         from chalicelib.outputs import chat
 
-        sns.publish_plain(topic_arn, json.dumps(chat.notification(decision), ensure_ascii=False))
+        topic = settings.chat_topic(sts.own_account, _region())
+        if topic is None:
+            return []
+        sns.publish_plain(topic, json.dumps(chat.notification(decision), ensure_ascii=False))
         return []
 
     return send
@@ -52,11 +59,8 @@ def own_account_and_region() -> tuple[str, str] | None:
     """The function's own account (from its identity) and region: the default product's."""
     from chalicelib.adapters import sts
 
-    arn = sts.own_arn()
-    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
-    if not arn or arn.count(":") < 5 or not region:
-        return None
-    return arn.split(":")[4], region
+    account, region = sts.own_account(), _region()
+    return (account, region) if account and region else None
 
 
 def _securityhub(now: Callable[[], float]) -> Send:
@@ -84,8 +88,8 @@ def _securityhub(now: Callable[[], float]) -> Send:
 def outputs(settings: Settings, now: Callable[[], float] = time.time) -> list[tuple[str, Send]]:
     """The outputs a stage switched on, in the order they are tried."""
     wanted: list[tuple[str, Send]] = []
-    if settings.chat_topic_arn:
-        wanted.append(("chat", _chat(settings.chat_topic_arn)))
+    if settings.chat_topic_arn or settings.chat_topic_name:
+        wanted.append(("chat", _chat(settings)))
     if settings.eventbridge:
         wanted.append(("eventbridge", _eventbridge))
     if settings.security_hub:
