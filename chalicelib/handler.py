@@ -79,7 +79,7 @@ def _record(decision: Decision, raw: Any, clock: Callable[[], float]) -> None:
 
 def handle_event(raw: Any, clock: Callable[[], float] = time.time) -> dict[str, Any]:
     settings, baseline = _configuration()
-    judged = pipeline.judge(raw, baseline, settings.mode, own=sts.own_arn)
+    judged = pipeline.judge(raw, baseline, settings.mode, own=sts.own_arn, member_role=settings.member_role)
     if isinstance(judged, Decision) or not judged.violates:
         decision = (
             judged if isinstance(judged, Decision) else pipeline.act(judged, baseline, settings.mode).decision

@@ -117,7 +117,7 @@ def replay(body: bytes | str | None, query: Mapping[str, str] | None) -> Answer:
 
     tally, decisions = Tally(), []
     for _, raw in events:
-        result = judge(raw, rules, mode, None)
+        result = judge(raw, rules, mode, None, settings.member_role)
         tally.add(result)
         if isinstance(result, str):
             continue

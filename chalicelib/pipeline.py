@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Protocol
 
-from chalicelib.adapters.ec2 import AwsUnavailable, GroupInfo, RevokeResult
+from chalicelib.adapters.ec2 import AwsBusy, AwsUnavailable, GroupInfo, RevokeResult
 from chalicelib.baseline import Baseline
 from chalicelib.current import RuleState, recheck
 from chalicelib.decision import (
@@ -29,6 +29,7 @@ from chalicelib.decision import (
 )
 from chalicelib.evaluate import Facts, Finding, evaluate
 from chalicelib.events import InvalidEvent, ModifyRecord, OtherRecord, RuleChange, parse_record, rule_change
+from chalicelib.org.members import reach
 from chalicelib.redelivery import Earlier, merge
 from chalicelib.rules import Direction, PrefixList, Rule
 
@@ -45,32 +46,70 @@ class AwsPort(Protocol):
 
 @dataclasses.dataclass(frozen=True)
 class LiveAws:
+    """EC2 in one region, as the function itself or (``role_arn``) as a member account's role."""
+
     region: str | None
+    role_arn: str | None = None
 
     def groups(self, group_ids: Iterable[str]) -> dict[str, GroupInfo]:
         from chalicelib.adapters import ec2
 
-        return ec2.groups(group_ids, self.region)
+        return ec2.groups(group_ids, self.region, self.role_arn)
 
     def prefix_lists(self, list_ids: Iterable[str]) -> dict[str, PrefixList | str]:
         from chalicelib.adapters import ec2
 
-        return ec2.prefix_lists(list_ids, self.region)
+        return ec2.prefix_lists(list_ids, self.region, self.role_arn)
 
     def rules_by_id(self, rule_ids: Iterable[str]) -> dict[str, Rule]:
         from chalicelib.adapters import ec2
 
-        return ec2.rules_by_id(rule_ids, self.region)
+        return ec2.rules_by_id(rule_ids, self.region, self.role_arn)
 
     def rules_of_group(self, group_id: str) -> list[Rule]:
         from chalicelib.adapters import ec2
 
-        return ec2.rules_of_group(group_id, self.region)
+        return ec2.rules_of_group(group_id, self.region, self.role_arn)
 
     def revoke(self, group_id: str, direction: Direction, rule_ids: list[str]) -> dict[str, RevokeResult]:
         from chalicelib.adapters import ec2
 
-        return ec2.revoke(group_id, direction, rule_ids, self.region)
+        return ec2.revoke(group_id, direction, rule_ids, self.region, self.role_arn)
+
+
+@dataclasses.dataclass(frozen=True)
+class UnreachableAws:
+    """An account sgguard cannot act in: every question fails with the reason, so every violating rule
+    ends ``failed`` with a message naming the account and the role, never ``already-absent``."""
+
+    why: str
+    busy: bool = False
+
+    def _refuse(self) -> AwsUnavailable | AwsBusy:
+        return AwsBusy(self.why) if self.busy else AwsUnavailable(self.why)
+
+    def groups(self, group_ids: Iterable[str]) -> dict[str, GroupInfo]:
+        raise self._refuse()
+
+    def prefix_lists(self, list_ids: Iterable[str]) -> dict[str, PrefixList | str]:
+        raise self._refuse()
+
+    def rules_by_id(self, rule_ids: Iterable[str]) -> dict[str, Rule]:
+        raise self._refuse()
+
+    def rules_of_group(self, group_id: str) -> list[Rule]:
+        raise self._refuse()
+
+    def revoke(self, group_id: str, direction: Direction, rule_ids: list[str]) -> dict[str, RevokeResult]:
+        raise self._refuse()
+
+
+def live_aws(change: RuleChange, own_arn: str | None, member_role: str | None) -> AwsPort:
+    """The live port for the account and region the change happened in (see org/members.py)."""
+    target = reach(change.account, change.region, own_arn, member_role)
+    if target.why is not None:
+        return UnreachableAws(target.why, target.busy)
+    return LiveAws(change.region, target.role_arn)
 
 
 class OfflineAws:
@@ -266,12 +305,14 @@ def judge(
     aws: AwsPort | None = None,
     now: datetime | None = None,
     own: OwnIdentity | None = None,
+    member_role: str | None = None,
 ) -> Judgement | Decision:
     """Parse and evaluate. Returns a final Decision for what needs no action (invalid, ignored: a call
     that changed nothing, or sgguard's own change), else a Judgement for :func:`act`.
 
     ``now`` is the clock exemptions expire by (default: the current time); ``own`` returns the ARN
-    sgguard itself acts as, and is called only for rule changes.
+    sgguard itself acts as, and is called only for rule changes. Without ``aws``, the change is looked
+    at in its own account: sgguard's, or a member's through ``member_role`` (organization mode).
     """
     try:
         record = parse_record(raw)
@@ -292,7 +333,12 @@ def judge(
     except InvalidEvent as error:
         return invalid(raw, error.errors, mode, baseline.name)
 
-    aws = aws or LiveAws(change.region)
+    if aws is None:
+        if own is None:  # the command line: the operator's identity tells which account is "own"
+            from chalicelib.adapters import sts
+
+            own_arn = sts.own_arn()
+        aws = live_aws(change, own_arn, member_role)
     state = RuleState(aws)
     facts = _facts(change, baseline, aws, now or datetime.now(UTC))
     notes: list[NotJudgedDoc] = []
@@ -338,13 +384,14 @@ def process(
     aws: AwsPort | None = None,
     now: datetime | None = None,
     own: OwnIdentity | None = None,
+    member_role: str | None = None,
 ) -> Decision:
     """One event in, one decision out, with every revocation the decision reports already made.
 
     ``aws`` defaults to the live adapters for the event's region; ``now`` (the clock exemptions expire
     by) to the current time. Invalid or irrelevant events never reach AWS.
     """
-    judged = judge(raw, baseline, mode, aws, now, own)
+    judged = judge(raw, baseline, mode, aws, now, own, member_role)
     if isinstance(judged, Decision):
         return judged
     return act(judged, baseline, mode).decision

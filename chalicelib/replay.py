@@ -67,9 +67,11 @@ def skip_reason(raw: Any) -> Skip | None:
     return None
 
 
-def judge(raw: Any, baseline: Baseline, mode: Mode, aws: AwsPort | None) -> Decision | Skip:
-    """A decision for a rule change, or why the event was skipped."""
-    return skip_reason(raw) or process(raw, baseline, mode, aws)
+def judge(
+    raw: Any, baseline: Baseline, mode: Mode, aws: AwsPort | None, member_role: str | None = None
+) -> Decision | Skip:
+    """A decision for a rule change, or why the event was skipped (``member_role``: organization mode)."""
+    return skip_reason(raw) or process(raw, baseline, mode, aws, member_role=member_role)
 
 
 @dataclass

@@ -16,6 +16,7 @@ from typing import Any
 
 from chalicelib.baseline import DEFAULT_PRESET, preset_names
 from chalicelib.decision import MODES, Mode
+from chalicelib.org.members import ROLE_NAME, partition
 
 APP_ROOT = Path(__file__).resolve().parent.parent
 """Where app.py and chalicelib/ live: /var/task in Lambda, the project folder elsewhere."""
@@ -34,6 +35,9 @@ class Settings:
     topic_name: str | None = None
     """NOTIFY_TOPIC: the topic's name, made an ARN with the function's own account and region when it is
     needed (so that no account id is written in the repository); NOTIFY_TOPIC_ARN wins when both are set."""
+    member_role: str | None = None
+    """MEMBER_ROLE_NAME: the remediation role sgguard assumes in a member account for an event from it
+    (organization mode); unset, such an event ends ``failed`` with a message saying so."""
     security_hub: bool = False
     """SECURITY_HUB=on: each violating rule becomes a Security Hub finding (off by default: it needs
     Security Hub enabled in the account, and the policy grant)."""
@@ -56,6 +60,9 @@ class Settings:
         name = env.get("NOTIFY_TOPIC", "").strip() or None
         if name is not None and not _TOPIC_NAME.fullmatch(name):
             raise ConfigError(f"NOTIFY_TOPIC={name!r} is not an SNS topic name (1-256 of A-Z a-z 0-9 - _)")
+        member_role = env.get("MEMBER_ROLE_NAME", "").strip() or None
+        if member_role is not None and not ROLE_NAME.fullmatch(member_role):
+            raise ConfigError(f"MEMBER_ROLE_NAME={member_role!r} is not an IAM role name")
         baseline = env.get("BASELINE", "").strip() or DEFAULT_PRESET
         table = env.get("IDEMPOTENCY_TABLE", "").strip() or None
         if table is not None and not re.fullmatch(r"[A-Za-z0-9_.-]{3,255}", table):
@@ -66,6 +73,7 @@ class Settings:
             topic_arn=topic,
             idempotency_table=table,
             topic_name=name,
+            member_role=member_role,
             **output_settings(env),
         )
 
@@ -101,10 +109,7 @@ _TOPIC_NAME = re.compile(r"[A-Za-z0-9_-]{1,256}")
 
 
 def topic_arn(name: str, account: str, region: str) -> str:
-    partition = (
-        "aws-cn" if region.startswith("cn-") else "aws-us-gov" if region.startswith("us-gov-") else "aws"
-    )
-    return f"arn:{partition}:sns:{region}:{account}:{name}"
+    return f"arn:{partition(region)}:sns:{region}:{account}:{name}"
 
 
 def _topic(env: Mapping[str, str], name: str) -> str | None:

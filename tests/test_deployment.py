@@ -46,6 +46,10 @@ def _calls_in(path: Path, api: dict[str, str]) -> Iterator[str]:
             yield api[node.func.attr]
         if node.func.attr == "get_paginator" and node.args and isinstance(node.args[0], ast.Constant):
             yield api[str(node.args[0].value)]
+        elif node.args and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str):
+            name = node.args[0].value  # an operation handed to a helper: self._pages("describe_x", ...)
+            if "_" in name and name in api:
+                yield api[name]
 
 
 def _module_path(name: str) -> Path | None:

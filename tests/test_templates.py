@@ -366,3 +366,83 @@ def test_make_deploy_without_a_bucket_says_so_before_building(tmp_path: Path) ->
     assert result.returncode != 0
     assert "BUCKET=<an S3 bucket of yours, for the code> is required" in result.stderr
     assert not (tmp_path / "build").exists()
+
+
+# --- organization mode: the member template and the central bus -----------------------------------------
+
+MEMBER_TEMPLATE = ROOT / ".chalice" / "deploy" / "member.json"
+
+
+def _member() -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads(MEMBER_TEMPLATE.read_text())
+    return loaded
+
+
+def test_the_member_template_lints_clean_and_names_no_account_or_region() -> None:
+    result = subprocess.run(
+        [CFN_LINT, "--format", "parseable", str(MEMBER_TEMPLATE)], capture_output=True, text=True
+    )
+    assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
+    text = MEMBER_TEMPLATE.read_text()
+    assert not re.findall(r"(?<![0-9])[0-9]{12}(?![0-9])", text)
+    assert not re.findall(r"\b(?:us|eu|ap|sa|ca|me|af|il|mx)-[a-z]+-[0-9]\b", text)
+
+
+def test_members_forward_exactly_the_guards_events_to_the_central_bus() -> None:
+    member = _member()
+    rule = member["Resources"]["ForwardRuleChanges"]["Properties"]
+    assert rule["EventPattern"] == SECURITY_GROUP_RULE_CHANGES
+    [target] = rule["Targets"]
+    bus = {"Fn::Sub": "arn:${AWS::Partition}:events:${CentralRegion}:${CentralAccountId}:event-bus/default"}
+    assert target["Arn"] == bus
+    forwarding = member["Resources"]["ForwardingRole"]["Properties"]
+    [statement] = forwarding["Policies"][0]["PolicyDocument"]["Statement"]
+    assert (statement["Action"], statement["Resource"]) == ("events:PutEvents", bus)
+    # the central account's own region needs no forwarding to itself
+    assert member["Resources"]["ForwardRuleChanges"]["Condition"] == "IsNotCentralBus"
+
+
+def test_the_remediation_role_trusts_only_the_central_roles_and_does_only_what_sgguard_does() -> None:
+    member = _member()
+    role = member["Resources"]["RemediationRole"]
+    assert role["Condition"] == "IsRoleRegion"  # IAM is global: one stack instance per account makes it
+    props = role["Properties"]
+    assert props["RoleName"] == {"Ref": "MemberRoleName"}
+    [trust] = props["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"AWS": {"Fn::Sub": "arn:${AWS::Partition}:iam::${CentralAccountId}:root"}}
+    assert trust["Condition"] == {"ArnEquals": {"aws:PrincipalArn": {"Ref": "CentralRoleArns"}}}
+    statements = props["Policies"][0]["PolicyDocument"]["Statement"]
+    granted = {a for s in statements for a in _actions(s)}
+    sweep = set((ROOT / "chalicelib" / "sweep").rglob("*.py"))
+    from tests.test_deployment import lambda_files
+
+    in_member_accounts = {a for a in actions_used_by_code(lambda_files() | sweep) if a.startswith("ec2:")}
+    assert granted == in_member_accounts
+    revoke = [s for s in statements if "ec2:RevokeSecurityGroupIngress" in _actions(s)]
+    assert [s["Resource"] for s in revoke] == [
+        {"Fn::Sub": "arn:${AWS::Partition}:ec2:*:${AWS::AccountId}:security-group/*"}
+    ]
+
+
+def test_the_member_role_name_is_the_one_the_functions_assume() -> None:
+    config = json.loads((ROOT / ".chalice" / "config.json").read_text())
+    name = config["environment_variables"]["MEMBER_ROLE_NAME"]
+    assert _member()["Parameters"]["MemberRoleName"]["Default"] == name
+    for stage in STAGES:
+        policy = json.loads((ROOT / ".chalice" / config["stages"][stage]["iam_policy_file"]).read_text())
+        [assume] = [s for s in policy["Statement"] if "sts:AssumeRole" in s["Action"]]
+        assert assume["Resource"] == f"arn:aws:iam::*:role/{name}"
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_the_central_bus_admits_the_organization_only(packaged: dict[str, Path], stage: str) -> None:
+    template = _template(packaged, stage)
+    policy = template["Resources"]["OrganizationBusPolicy"]
+    assert policy["Condition"] == "HasOrganization"
+    statement = policy["Properties"]["Statement"]
+    assert statement["Action"] == "events:PutEvents"
+    assert statement["Condition"] == {"StringEquals": {"aws:PrincipalOrgID": {"Ref": "OrganizationId"}}}
+    assert template["Parameters"]["OrganizationId"]["Default"] == ""
+    assert template["Outputs"]["GuardRoleArn"]["Value"] == {
+        "Fn::GetAtt": ["OnSecurityGroupChangeRole", "Arn"]
+    }

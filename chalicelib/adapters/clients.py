@@ -25,7 +25,9 @@ MAX_ATTEMPTS = 4
 
 
 @cache
-def _client(service: str, region: str | None) -> Any:
+def _client(service: str, region: str | None, role_arn: str | None = None) -> Any:
+    """One client per service, region and identity: the function's own (``role_arn`` None) or a member
+    account's remediation role, whose credentials botocore refreshes before they expire."""
     import boto3  # deferred: the pure core and the CLI's offline mode never pay for it
     from botocore.config import Config
 
@@ -35,7 +37,12 @@ def _client(service: str, region: str | None) -> Any:
         read_timeout=20,
         user_agent_extra="sgguard",
     )
-    session: Any = boto3.session.Session()
+    if role_arn is None:
+        session: Any = boto3.session.Session()
+    else:
+        from chalicelib.adapters import assume
+
+        session = assume.session(role_arn)
     return session.client(service, region_name=region, config=config)
 
 
@@ -43,8 +50,9 @@ def _region(region: str | None) -> str | None:
     return region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
 
 
-def ec2(region: str | None = None) -> EC2Client:
-    client: EC2Client = _client("ec2", _region(region))
+def ec2(region: str | None = None, role_arn: str | None = None) -> EC2Client:
+    """EC2 in ``region``, as the function itself or (``role_arn``) as a member account's role."""
+    client: EC2Client = _client("ec2", _region(region), role_arn)
     return client
 
 
@@ -79,6 +87,19 @@ def securityhub(region: str | None = None) -> SecurityHubClient:
     return client
 
 
+def sqs(region: str | None = None) -> Any:
+    """The organization sweep's producer sends its units to SQS (the consumer is fed by Lambda)."""
+    return _client("sqs", _region(region))
+
+
+def organizations() -> Any:
+    """Organizations is global; its endpoint answers in the partition's home region."""
+    return _client("organizations", _region(None))
+
+
 def reset() -> None:
     """Forget every client (tests switch between moto and a moto server; the Lambda never calls it)."""
     _client.cache_clear()
+    from chalicelib.adapters import assume
+
+    assume.forget()

@@ -107,13 +107,13 @@ def error_code(error: Exception) -> str:
     return ""
 
 
-def groups(group_ids: Iterable[str], region: str | None) -> dict[str, GroupInfo]:
+def groups(group_ids: Iterable[str], region: str | None, role_arn: str | None = None) -> dict[str, GroupInfo]:
     """Name and VPC of the given groups (one DescribeSecurityGroups answers both), cached for the
     life of the container: neither ever changes. Groups that no longer exist are absent."""
     wanted = sorted({g for g in group_ids if g not in _groups})
     if wanted:
         try:
-            response = clients.ec2(region).describe_security_groups(
+            response = clients.ec2(region, role_arn).describe_security_groups(
                 Filters=[{"Name": "group-id", "Values": wanted}]
             )
         except (ClientError, BotoCoreError) as error:
@@ -123,7 +123,9 @@ def groups(group_ids: Iterable[str], region: str | None) -> dict[str, GroupInfo]
     return {g: _groups[g] for g in group_ids if g in _groups}
 
 
-def prefix_lists(list_ids: Iterable[str], region: str | None) -> dict[str, PrefixList | str]:
+def prefix_lists(
+    list_ids: Iterable[str], region: str | None, role_arn: str | None = None
+) -> dict[str, PrefixList | str]:
     """Each list as it is now, or why it could not be read.
 
     The description (owner, name, version) is asked for every time, since a list changes under the
@@ -131,7 +133,7 @@ def prefix_lists(list_ids: Iterable[str], region: str | None) -> dict[str, Prefi
     networks are AWS's own.
     """
     wanted = sorted(set(list_ids))
-    client = clients.ec2(region)
+    client = clients.ec2(region, role_arn)
     try:
         pages = client.get_paginator("describe_managed_prefix_lists").paginate(PrefixListIds=wanted)
         described = [item for page in pages for item in page.get("PrefixLists", [])]
@@ -175,8 +177,8 @@ def forget_cache() -> None:
     _prefix_list_entries.clear()
 
 
-def _describe(region: str | None, **kwargs: Any) -> Iterator[Rule]:
-    paginator = clients.ec2(region).get_paginator("describe_security_group_rules")
+def _describe(region: str | None, role_arn: str | None, **kwargs: Any) -> Iterator[Rule]:
+    paginator = clients.ec2(region, role_arn).get_paginator("describe_security_group_rules")
     try:
         for page in paginator.paginate(**kwargs):
             for item in page.get("SecurityGroupRules", []):
@@ -187,32 +189,36 @@ def _describe(region: str | None, **kwargs: Any) -> Iterator[Rule]:
         raise _read_error(error) from error
 
 
-def rules_of_group(group_id: str, region: str | None) -> list[Rule]:
+def rules_of_group(group_id: str, region: str | None, role_arn: str | None = None) -> list[Rule]:
     """Every current rule of a group, ingress and egress."""
-    return list(_describe(region, Filters=[{"Name": "group-id", "Values": [group_id]}]))
+    return list(_describe(region, role_arn, Filters=[{"Name": "group-id", "Values": [group_id]}]))
 
 
-def rules_by_id(rule_ids: Iterable[str], region: str | None) -> dict[str, Rule]:
+def rules_by_id(rule_ids: Iterable[str], region: str | None, role_arn: str | None = None) -> dict[str, Rule]:
     """The current state of the given rules; ids that no longer exist are absent from the answer."""
     ids = sorted(set(rule_ids))
     found: dict[str, Rule] = {}
     for start in range(0, len(ids), _DESCRIBE_BATCH):
         batch = ids[start : start + _DESCRIBE_BATCH]
         filters = [{"Name": "security-group-rule-id", "Values": batch}]
-        for rule in _describe(region, Filters=filters):
+        for rule in _describe(region, role_arn, Filters=filters):
             if rule.rule_id:
                 found[rule.rule_id] = rule
     return found
 
 
 def revoke(
-    group_id: str, direction: Direction, rule_ids: list[str], region: str | None
+    group_id: str,
+    direction: Direction,
+    rule_ids: list[str],
+    region: str | None,
+    role_arn: str | None = None,
 ) -> dict[str, RevokeResult]:
     """Revoke the rules in one call; on a per-rule error, retry them one by one to tell them apart."""
     if not rule_ids:
         return {}
     try:
-        _revoke_call(group_id, direction, rule_ids, region)
+        _revoke_call(group_id, direction, rule_ids, region, role_arn)
         return dict.fromkeys(rule_ids, RevokeResult("revoked"))
     except (ClientError, BotoCoreError) as error:
         if len(rule_ids) == 1:
@@ -222,7 +228,7 @@ def revoke(
     results: dict[str, RevokeResult] = {}
     for rule_id in rule_ids:
         try:
-            _revoke_call(group_id, direction, [rule_id], region)
+            _revoke_call(group_id, direction, [rule_id], region, role_arn)
             results[rule_id] = RevokeResult("revoked")
         except (ClientError, BotoCoreError) as error:
             results[rule_id] = _result_of(error)
@@ -235,8 +241,10 @@ def _result_of(error: Exception) -> RevokeResult:
     return RevokeResult("failed", error_text(error), retryable=is_transient(error))
 
 
-def _revoke_call(group_id: str, direction: Direction, rule_ids: list[str], region: str | None) -> None:
-    client = clients.ec2(region)
+def _revoke_call(
+    group_id: str, direction: Direction, rule_ids: list[str], region: str | None, role_arn: str | None
+) -> None:
+    client = clients.ec2(region, role_arn)
     if direction == "egress":
         response: Mapping[str, Any] = client.revoke_security_group_egress(
             GroupId=group_id, SecurityGroupRuleIds=rule_ids
