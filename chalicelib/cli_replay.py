@@ -1,15 +1,15 @@
 """`sgguard replay`: judge recorded events (files, directories, stdin, S3) the way the Lambda would.
 
 Safe by default: dry-run, nothing published. ``--offline`` asks AWS nothing at all (what needs AWS
-lands in ``not_judged``); without it, reads use the operator's own credentials. Revoking needs
-``--mode enforce``; telling the security team needs ``--notify TOPIC_ARN``, because a replay of last
-month's trail must not page anyone unless asked to.
+lands in ``not_judged``); without it, reads use the operator's own credentials, checked once before
+any event is read. Revoking needs ``--mode enforce``; telling the security team needs ``--notify
+TOPIC_ARN``, because a replay of last month's trail must not page anyone unless asked to.
 """
 
 from __future__ import annotations
 
 import argparse
-import gc
+import signal
 import sys
 import time
 from collections import Counter
@@ -20,10 +20,29 @@ from chalicelib.baseline import DEFAULT_PRESET, Baseline, BaselineError, load_ba
 from chalicelib.decision import MODES, Decision
 from chalicelib.notify import ACTION_WORDS, rule_words
 from chalicelib.pipeline import AwsPort, OfflineAws
-from chalicelib.replay import Tally, judge
-from chalicelib.settings import ConfigError, Settings
+from chalicelib.replay import Tally, judge, tune_garbage_collector
+from chalicelib.settings import is_topic_arn
+from chalicelib.terminal import printable, printable_lines
 
 USAGE = 2
+INTERRUPTED = 130
+FORMATS = ("text", "jsonl")
+
+EPILOG = """\
+examples:
+  sgguard replay --offline tests/fixtures/cloudtrail/        judge recorded events; ask AWS nothing
+  sgguard replay --offline --baseline my.toml ./trail/       a baseline change against real activity
+  zcat old.json.gz | sgguard replay --offline -              standard input
+  sgguard replay s3://my-trail/AWSLogs/ --format jsonl       read S3 and AWS with your credentials
+  sgguard replay --mode enforce --notify TOPIC_ARN e.json    revoke and tell the team, as the Lambda does
+
+options that do not go together (exit 2): --offline with --mode enforce or --notify (both need
+AWS); --jobs without --offline (a live replay asks AWS event by event, in order).
+
+exit status: 0 every input read (a run that read no event warns on stderr); 1 an input or a
+record could not be read, or an event is invalid (the rest is still judged); 2 a usage error, a
+baseline that does not load, or no usable AWS credentials for a live replay; 130 interrupted.
+"""
 
 
 def register(commands: Any) -> None:
@@ -31,8 +50,9 @@ def register(commands: Any) -> None:
         "replay",
         help="judge recorded CloudTrail events (dry-run by default)",
         description="Judge EventBridge events, CloudTrail records and trail log files (plain or .gz) "
-        "from files, directories (recursively), standard input (-) or s3://bucket/prefix. "
-        "Exit 0 when every input was read, 1 when any was invalid, 2 for usage errors.",
+        "from files, directories (recursively), standard input (-) or s3://bucket/prefix.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     replay.add_argument("paths", nargs="+", metavar="PATH")
     replay.add_argument("--mode", choices=MODES, default="dry-run", help="enforce revokes (default dry-run)")
@@ -40,7 +60,12 @@ def register(commands: Any) -> None:
     replay.add_argument(
         "--baseline", default=DEFAULT_PRESET, metavar="PRESET|FILE", help=f"default {DEFAULT_PRESET}"
     )
-    replay.add_argument("--format", choices=("text", "jsonl"), default="text")
+    replay.add_argument(
+        "--format",
+        choices=FORMATS,
+        default="text",
+        help="text: a table and a summary (default); jsonl: one decision document per line",
+    )
     replay.add_argument(
         "--notify", metavar="TOPIC_ARN", help="publish each violation to this SNS topic (off by default)"
     )
@@ -59,95 +84,143 @@ def _positive_int(text: str) -> int:
     return int(text)
 
 
+def _usage_problem(args: argparse.Namespace) -> str | None:
+    if args.offline and args.mode == "enforce":
+        return "--mode enforce needs AWS: it cannot be --offline"
+    if args.offline and args.notify:
+        return "--notify needs AWS: it cannot be --offline"
+    if args.jobs is not None and not args.offline:
+        return "--jobs works with --offline only: a live replay asks AWS event by event, in order"
+    if args.notify and not is_topic_arn(args.notify):
+        return f"--notify: {args.notify!r} is not an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME)"
+    return None
+
+
 def _replay(args: argparse.Namespace) -> int:
     parser: argparse.ArgumentParser = args.parser
-    if args.offline and args.mode == "enforce":
-        parser.error("--mode enforce needs AWS: it cannot be --offline")
-    if args.offline and args.notify:
-        parser.error("--notify needs AWS: it cannot be --offline")
-    if args.notify:
-        try:
-            Settings.from_env({"NOTIFY_TOPIC_ARN": args.notify})
-        except ConfigError as error:
-            parser.error(f"--notify: {error}")
+    problem = _usage_problem(args)
+    if problem is not None:
+        parser.error(problem)
     try:
         baseline = load_baseline(args.baseline)
     except BaselineError as error:
         for message in error.errors:
-            print(f"sgguard: {error.source}: {message}", file=sys.stderr)
+            print(printable(f"sgguard: {error.source}: {message}"), file=sys.stderr)
         return USAGE
+    if not args.offline:
+        from chalicelib.adapters import sts
+
+        try:
+            sts.operator_arn()
+        except sts.NoFooting as error:
+            print(
+                f"sgguard: a replay without --offline reads AWS with your credentials: {error}; "
+                "use --offline to judge without AWS",
+                file=sys.stderr,
+            )
+            return USAGE
     tune_garbage_collector()
-    aws: AwsPort | None = OfflineAws() if args.offline else None
-    out = _Table(sys.stdout) if args.format == "text" else _Jsonl(sys.stdout)
-    progress = _Progress(sys.stderr) if sys.stderr.isatty() else None
-    tally = Tally()
-    jobs = args.jobs or parallel.usable_cpus()
-    pieces = parallel.plan(args.paths, jobs) if args.offline and not args.notify else None
-    if pieces is not None:
-        parallel.set_context(baseline, args.mode, out.render)  # for a piece read on here
-        for name, first_event, done in parallel.results(pieces, jobs, args.baseline, args.mode, out.render):
-            tally.merge(done.tally)
+    run = _Run(args, baseline)
+    try:
+        run.go()
+    except KeyboardInterrupt:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the summary short
+        return run.interrupted()
+    return run.finish()
+
+
+class _Run:
+    """One replay: where its output goes, what it has counted, which inputs held nothing."""
+
+    def __init__(self, args: argparse.Namespace, baseline: Baseline) -> None:
+        self.args = args
+        self.baseline = baseline
+        self.out = _Table(sys.stdout) if args.format == "text" else _Jsonl(sys.stdout)
+        self.progress = _Progress(sys.stderr) if sys.stderr.isatty() else None
+        self.tally = Tally()
+        self.empty: list[sources.Nothing] = []
+
+    def go(self) -> None:
+        args = self.args
+        jobs = args.jobs or parallel.usable_cpus()
+        pieces = parallel.plan(args.paths, jobs) if args.offline else None
+        if pieces is None:
+            self._here(OfflineAws() if args.offline else None)
+            return
+        parallel.set_context(self.baseline, args.mode, self.out.render)  # for a piece read on here
+        for name, first_event, done in parallel.results(
+            pieces, jobs, args.baseline, args.mode, self.out.render
+        ):
             for part in done.output:
                 if isinstance(part, str):
-                    out.stream.write(part)
+                    self.out.stream.write(part)
+                elif isinstance(part, sources.Nothing):
+                    self._nothing(part)
                 else:
                     where = sources.Event(
                         name, None if part.index is None else first_event + part.index, None
                     )
-                    _warn(progress, f"sgguard: {where.where}: {part.text}")
-            if progress is not None:
-                progress.tick(tally, name)
-    else:
-        _replay_here(args, baseline, aws, out, progress, tally)
-    if progress is not None:
-        progress.clear()
-    out.close(tally)
-    return 1 if tally.invalid else 0
+                    self._warn(f"sgguard: {where.where}: {part.text}")
+            self.tally.merge(done.tally)
+            if self.progress is not None:
+                self.progress.tick(self.tally, name)
 
+    def _here(self, aws: AwsPort | None) -> None:
+        for item in sources.events(self.args.paths):
+            if isinstance(item, sources.Nothing):
+                self._nothing(item)
+                continue
+            if isinstance(item, sources.Unreadable):
+                self.tally.unreadable += 1
+                self._warn(f"sgguard: {item.where}: {item.message}")
+                continue
+            result = judge(item.raw, self.baseline, self.args.mode, aws)
+            self.tally.add(result)
+            if self.progress is not None:
+                self.progress.tick(self.tally, item.source)
+            if isinstance(result, str):
+                continue
+            if result.outcome == "invalid":
+                self._warn(f"sgguard: {item.where}: invalid: {result.reason}")
+            elif result.outcome == "violation" and self.args.notify:
+                from chalicelib.handler import tell
 
-def _replay_here(
-    args: argparse.Namespace,
-    baseline: Baseline,
-    aws: AwsPort | None,
-    out: _Table | _Jsonl,
-    progress: _Progress | None,
-    tally: Tally,
-) -> None:
-    for item in sources.events(args.paths):
-        if isinstance(item, sources.Unreadable):
-            tally.unreadable += 1
-            _warn(progress, f"sgguard: {item.where}: {item.message}")
-            continue
-        result = judge(item.raw, baseline, args.mode, aws)
-        tally.add(result)
-        if progress is not None:
-            progress.tick(tally, item.source)
-        if isinstance(result, str):
-            continue
-        if result.outcome == "invalid":
-            _warn(progress, f"sgguard: {item.where}: invalid: {result.reason}")
-        elif result.outcome == "violation" and args.notify:
-            from chalicelib.handler import tell
+                tell(result, self.args.notify)
+            self.out.write(result)
 
-            tell(result, args.notify)
-        out.write(result)
+    def _nothing(self, item: sources.Nothing) -> None:
+        self.empty.append(item)
+        self._warn(f"sgguard: {item.where}: {item.message}")
 
+    def _warn(self, message: str) -> None:
+        if self.progress is not None:
+            self.progress.clear()
+        print(printable(message), file=sys.stderr)
 
-def tune_garbage_collector() -> None:
-    """A replay makes millions of short-lived, acyclic objects (one event's models and decision at a
-    time), which reference counting frees; the cyclic collector would otherwise rescan the long-lived
-    modules, models and baseline hundreds of times for nothing (measured: about a fifth of the run).
-    Freeze what exists now and collect the young generation less often; memory stays bounded because
-    nothing from one event outlives it."""
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(50_000, 20, 20)
+    def finish(self) -> int:
+        if self.progress is not None:
+            self.progress.clear()
+        self.out.close(self.tally)
+        if self.tally.read == 0 and not self.tally.unreadable:
+            held = "; ".join(printable(f"{n.where}: {n.message}") for n in self.empty)
+            print(
+                "sgguard: warning: no events were read" + (f" ({held})" if held else ""),
+                file=sys.stderr,
+            )
+        return 1 if self.tally.invalid else 0
 
-
-def _warn(progress: _Progress | None, message: str) -> None:
-    if progress is not None:
-        progress.clear()
-    print(message, file=sys.stderr)
+    def interrupted(self) -> int:
+        if self.progress is not None:
+            self.progress.clear()
+        sys.stderr.write(
+            f"\nsgguard: interrupted after {self.tally.read:,} events; the summary covers only those\n"
+        )
+        if isinstance(self.out, _Table):
+            self.out.close(self.tally)
+        else:
+            self.out.stream.flush()
+            sys.stderr.write(self.tally.text() + "\n")
+        return INTERRUPTED
 
 
 class _Jsonl:
@@ -168,7 +241,8 @@ class _Jsonl:
 
 
 class _Table:
-    """Fixed columns, so rows print as they are decided instead of after the last one."""
+    """Fixed columns, so rows print as they are decided instead of after the last one. Every value
+    is made printable: ids and reasons come from the events, which anyone may have written."""
 
     _ROW = "{:<20}  {:<29}  {:<21}  {:<9}  {}"
 
@@ -192,10 +266,10 @@ class _Table:
             )
         notes = Counter(n.reason for n in d.not_judged)
         lines.extend(f"    not judged{f' (x{n})' if n > 1 else ''}: {reason}" for reason, n in notes.items())
-        return "\n".join(lines) + "\n"
+        return "\n".join(printable(line) for line in lines) + "\n"
 
     def close(self, tally: Tally) -> None:
-        self.stream.write("\n" + tally.text() + "\n")
+        self.stream.write("\n" + printable_lines(tally.text()) + "\n")
         self.stream.flush()
 
 
@@ -216,7 +290,7 @@ class _Progress:
             f"{tally.read:,} events ({rate:,.0f}/s), {tally.skipped.total():,} skipped, "
             f"{tally.outcomes['violation']:,} violations, {tally.invalid:,} invalid  {source}"
         )
-        self._stream.write("\r\033[K" + line[:150])
+        self._stream.write("\r\033[K" + printable(line[:150]))
         self._stream.flush()
 
     def clear(self) -> None:

@@ -12,12 +12,12 @@ stage's topic, so a rule is never revoked without the security team hearing of i
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from chalicelib import jsonstream
 from chalicelib.baseline import BaselineError, load_baseline
 from chalicelib.decision import MODES
 from chalicelib.replay import SHAPES, ShapeError, Tally, events_in, judge
@@ -100,10 +100,10 @@ def replay(body: bytes | str | None, query: Mapping[str, str] | None) -> Answer:
     if not body.strip():
         return _bad(f"the body is empty: send {SHAPES}")
     try:
-        value = json.loads(body.decode("utf-8"))
+        value = jsonstream.loads(body.decode("utf-8"))  # the replay command's rules: depth, no NaN
     except UnicodeDecodeError as error:
-        return _bad(f"the body is not UTF-8 text: {error}")
-    except json.JSONDecodeError as error:
+        return _bad(f"the body is not UTF-8 text (it holds the byte 0x{body[error.start]:02x})")
+    except jsonstream.JsonStreamError as error:
         return _bad(f"the body is not JSON: {error}")
     try:
         events = list(events_in(value))

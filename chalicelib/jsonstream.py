@@ -1,41 +1,143 @@
-"""Incremental JSON reading in bounded memory, with the standard library only.
+"""Incremental JSON reading in bounded memory and linear time, with the standard library only.
 
 A trail's log file is one object, ``{"Records": [...]}``; read whole, a 1 GB file costs several GB of
-Python objects. Here the records array is decoded one element at a time with
-``json.JSONDecoder.raw_decode`` over a sliding buffer of chunks, so memory holds one chunk and one
-record. Any other top-level value (an EventBridge event, a bare record) is decoded whole, and several
-top-level values in a row (JSON Lines, concatenated events) are read one after the other.
+Python objects. Here the records array is decoded one element at a time over a sliding buffer of
+chunks, so memory holds one chunk and one record. Any other top-level value (an EventBridge event, a
+bare record) is decoded whole, and several top-level values in a row (JSON Lines, concatenated
+events) are read one after the other.
+
+Each value is decoded once. ``json.JSONDecoder.raw_decode`` is tried on the buffer first (the common
+case: the value is in it); when the value runs past the buffer's end, a small scanner finds where it
+ends, reading on chunk by chunk and keeping its state (inside a string, after a backslash, how deep)
+across chunks, and only then is the value decoded, so a 30 M-character string costs one pass, not one
+re-parse per chunk. Files come from people who can write to a bucket, so two more things are refused
+per value, with a message naming it, while reading goes on with the next value: nesting deeper than
+:data:`MAX_DEPTH` (the decoder and everything after it recurse), and ``NaN``/``Infinity``, which
+Python's decoder accepts but JSON does not have.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, TextIO
+from typing import Any, NoReturn, TextIO
 
 CHUNK_CHARS = 1 << 20
 MAX_VALUE_CHARS = 256 << 20
 """One record larger than this is refused instead of growing the buffer without bound."""
+MAX_DEPTH = 100
+"""Arrays and objects inside each other; CloudTrail records and EventBridge events nest about ten."""
 
 _WHITESPACE = re.compile(r"[ \t\n\r]*")
 _RECORDS_HEAD = re.compile(r'\{[ \t\n\r]*"Records"[ \t\n\r]*:[ \t\n\r]*\[')
 _HEAD_LOOKAHEAD = 4096
-_TRUNCATION_MARGIN = 16  # `-Infinity`, a `\uXXXX` escape or a number cut by a chunk boundary
-_decoder = json.JSONDecoder()
+_OUTSIDE_STRINGS = re.compile(r'[^"\[\]{}]*')
+_STRING_BODY = re.compile(r'[^"\\]*(?:\\[\s\S][^"\\]*)*')  # stops at the closing quote or a lone final "\"
+_SCALAR_BODY = re.compile(r'[^ \t\n\r,\]}\[{"]*')
 
 
 class JsonStreamError(ValueError):
     """The text is not JSON; the message says where (line, column) and what was expected."""
 
 
+class ValueRefused(JsonStreamError):
+    """One value is JSON-shaped but refused (too deep, NaN): reading can go on after it."""
+
+
+def _refuse_constant(name: str) -> NoReturn:
+    raise _Constant(name)
+
+
+class _Constant(ValueError):
+    pass
+
+
+_decoder = json.JSONDecoder(parse_constant=_refuse_constant)
+
+
 @dataclass(frozen=True, slots=True)
 class Value:
-    """One decoded value: ``index`` is its place in ``Records`` (None outside a log file)."""
+    """One decoded value: ``index`` is its place in ``Records`` (None outside a log file).
+    ``refused`` says why a value was skipped (``value`` is then None)."""
 
     index: int | None
     value: Any
+    refused: str | None = None
+
+
+class _Scan:
+    """Where a value ends, found across chunks: the state survives from one piece of text to the next."""
+
+    __slots__ = ("deepest", "depth", "done", "in_string", "scalar", "started")
+
+    def __init__(self) -> None:
+        self.depth = self.deepest = 0
+        self.in_string = self.scalar = self.started = self.done = False
+
+    def run(self, text: str, i: int) -> int:
+        """Scan ``text`` from ``i``; the end of the value (``done``) or where more text is needed."""
+        n = len(text)
+        while i < n:
+            if not self.started:
+                self.started = True
+                if text[i] not in '{["':
+                    self.scalar = True
+                    continue
+            if self.in_string:
+                i = _STRING_BODY.match(text, i).end()  # type: ignore[union-attr]
+                if i >= n or text[i] == "\\":  # a backslash at the very end: wait for what it escapes
+                    return i
+                i += 1
+                self.in_string = False
+                if self.depth == 0:
+                    self.done = True
+                    return i
+            elif self.scalar:
+                i = _SCALAR_BODY.match(text, i).end()  # type: ignore[union-attr]
+                self.done = i < n
+                return i
+            else:
+                i = _OUTSIDE_STRINGS.match(text, i).end()  # type: ignore[union-attr]
+                if i >= n:
+                    return i
+                char = text[i]
+                i += 1
+                if char == '"':
+                    self.in_string = True
+                elif char in "[{":
+                    self.depth += 1
+                    self.deepest = max(self.deepest, self.depth)
+                else:
+                    self.depth -= 1
+                    if self.depth <= 0:
+                        self.done = True
+                        return i
+        return i
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    stack = [(value, 1)]
+    pop, push = stack.pop, stack.append
+    while stack:
+        item, depth = pop()
+        if depth > limit:
+            return True
+        for child in item.values() if type(item) is dict else item:
+            kind = type(child)
+            if kind is dict or kind is list:
+                push((child, depth + 1))
+    return False
+
+
+def _too_deep(value: Any, text: str, start: int, end: int) -> bool:
+    if type(value) not in (dict, list):
+        return False
+    if text.count("[", start, end) + text.count("{", start, end) <= MAX_DEPTH:
+        return False  # cannot nest deeper than it has brackets: the common case costs two counts
+    return _deeper_than(value, MAX_DEPTH)
 
 
 class _Buffer:
@@ -46,19 +148,36 @@ class _Buffer:
         self.pos = 0
         self.eof = False
         self._lines_before = 0  # newlines in the text already dropped from the buffer
+        self._columns_before = 0  # characters of the current line already dropped
+
+    def _read(self) -> str:
+        chunk = self._stream.read(self._chunk)
+        if not chunk:
+            self.eof = True
+        return chunk
 
     def fill(self) -> bool:
         """Append a chunk, dropping what has been consumed; False at the end of the input."""
         if self.eof:
             return False
-        chunk = self._stream.read(self._chunk)
+        chunk = self._read()
         if not chunk:
-            self.eof = True
             return False
-        self._lines_before += self.text.count("\n", 0, self.pos)
-        self.text = self.text[self.pos :] + chunk
-        self.pos = 0
+        self._drop()
+        self.text += chunk
         return True
+
+    def _drop(self) -> None:
+        """Forget the consumed text, remembering its lines and columns for error messages."""
+        if not self.pos:
+            return
+        newlines = self.text.count("\n", 0, self.pos)
+        if newlines:
+            self._lines_before += newlines
+            self._columns_before = self.pos - self.text.rfind("\n", 0, self.pos) - 1
+        else:
+            self._columns_before += self.pos
+        self.text, self.pos = self.text[self.pos :], 0
 
     def peek(self) -> str:
         """The next character that is not whitespace ("" at the end), without consuming it."""
@@ -87,46 +206,101 @@ class _Buffer:
         return True
 
     def decode(self) -> Any:
-        self.peek()  # raw_decode does not skip leading whitespace
-        while True:
-            try:
-                value, end = _decoder.raw_decode(self.text, self.pos)
-            except json.JSONDecodeError as error:
-                if self._maybe_cut(error) and len(self.text) - self.pos < MAX_VALUE_CHARS and self.fill():
-                    continue
-                raise self.error(error.msg, error.pos) from None
+        """The next value. Raises :class:`ValueRefused` (the buffer is then past the value) or
+        :class:`JsonStreamError` (the text is broken: nothing after it can be trusted)."""
+        if not self.peek():
+            raise self.error("expected a value, found the end")
+        start = self.pos
+        try:
+            value, end = _decoder.raw_decode(self.text, start)
+        except (json.JSONDecodeError, RecursionError, _Constant):
+            pass  # cut by the buffer's end, or refused: the scan below tells which
+        else:
+            if end < len(self.text) or self.eof or self.text[start] in '{["':
+                self.pos = end
+                if _too_deep(value, self.text, start, end):
+                    raise self._refused(start, f"nested deeper than {MAX_DEPTH} levels")
+                return value
+        scan = _Scan()
+        end = self._scan_to_end(scan)
+        start = 0
+        if scan.deepest > MAX_DEPTH:
             self.pos = end
-            return value
+            raise self._refused(start, f"nested deeper than {MAX_DEPTH} levels")
+        try:
+            value, end = _decoder.raw_decode(self.text, start)
+        except json.JSONDecodeError as error:
+            raise self.error(error.msg, error.pos) from None
+        except _Constant as constant:
+            self.pos = end
+            raise self._refused(start, f"{constant} is not JSON (JSON has no NaN or Infinity)") from None
+        self.pos = end
+        return value
 
-    def _maybe_cut(self, error: json.JSONDecodeError) -> bool:
-        """Did decoding fail only because the value goes on past the buffer's end?"""
-        return error.msg.startswith("Unterminated string") or error.pos >= len(self.text) - _TRUNCATION_MARGIN
+    def _scan_to_end(self, scan: _Scan) -> int:
+        """The end (in ``self.text``) of the value starting at ``self.pos``, reading on as needed.
+        Chunks are collected and joined once, so a value of n characters costs O(n)."""
+        self._drop()  # what is consumed, as fill does, before the value grows the buffer
+        parts = [self.text]
+        text, i, offset = self.text, self.pos, 0  # text == "".join(parts)[offset:]
+        while True:
+            i = scan.run(text, i)
+            if scan.done:
+                end = offset + i
+                break
+            if offset + len(text) - self.pos > MAX_VALUE_CHARS:
+                self.text = "".join(parts)
+                raise self.error(f"one value is longer than {MAX_VALUE_CHARS:,} characters")
+            chunk = "" if self.eof else self._read()
+            if not chunk:
+                end = offset + len(text)  # a scalar ends with the text; anything else is reported below
+                break
+            parts.append(chunk)
+            offset += i
+            text, i = text[i:] + chunk, 0
+        if len(parts) > 1:
+            self.text = "".join(parts)
+        return end
+
+    def _refused(self, start: int, why: str) -> ValueRefused:
+        return ValueRefused(f"{self._where(start)}: {why}")
+
+    def _where(self, at: int) -> str:
+        newlines = self.text.count("\n", 0, at)
+        line = self._lines_before + newlines + 1
+        column = at - self.text.rfind("\n", 0, at) + (0 if newlines else self._columns_before)
+        return f"line {line} column {column}"
 
     def error(self, message: str, pos: int | None = None) -> JsonStreamError:
-        at = self.pos if pos is None else pos
-        line = self._lines_before + self.text.count("\n", 0, at) + 1
-        column = at - self.text.rfind("\n", 0, at)
-        return JsonStreamError(f"line {line} column {column}: {message}")
+        return JsonStreamError(f"{self._where(self.pos if pos is None else pos)}: {message}")
 
 
 def values(stream: TextIO, chunk_chars: int = CHUNK_CHARS) -> Iterator[Value]:
     """Every value of the text, with a log file's ``Records`` yielded one by one.
 
-    Raises :class:`JsonStreamError` at the first syntax error; what was yielded before stays valid.
+    A refused value is yielded with ``refused`` set, and reading goes on; raises
+    :class:`JsonStreamError` at the first syntax error; what was yielded before stays valid.
     """
     buffer = _Buffer(stream, chunk_chars)
     while buffer.peek():
         if buffer.at_records_head():
             yield from _records(buffer)
         else:
-            yield Value(None, buffer.decode())
+            yield _value(buffer, None)
+
+
+def _value(buffer: _Buffer, index: int | None) -> Value:
+    try:
+        return Value(index, buffer.decode())
+    except ValueRefused as refused:
+        return Value(index, None, str(refused))
 
 
 def _records(buffer: _Buffer) -> Iterator[Value]:
     index = 0
     if buffer.peek() != "]":
         while True:
-            yield Value(index, buffer.decode())
+            yield _value(buffer, index)
             index += 1
             if buffer.peek() != ",":
                 break
@@ -141,19 +315,32 @@ def _records(buffer: _Buffer) -> Iterator[Value]:
     buffer.take("}", "'}' after the Records array")
 
 
+def loads(text: str) -> Any:
+    """One JSON value, whole (an HTTP body), with the same refusals as the stream: too deep, NaN.
+    Raises :class:`JsonStreamError` saying where and why."""
+    buffer = _Buffer(io.StringIO(text), max(len(text), 1))
+    value = buffer.decode()
+    if buffer.peek():
+        raise buffer.error("expected the end of the text after one value")
+    return value
+
+
 def records_between_cuts(
     stream: TextIO, first: bool, last: bool, chunk_chars: int = CHUNK_CHARS
-) -> Iterator[Any]:
+) -> Iterator[Value]:
     """The records of one piece of a log file cut just before records (chalicelib/parallel.py): the first
     piece holds the head ``{"Records": [``, the last one the closing ``]}``, every other piece ends with
     the comma after its last record. Anything else raises :class:`JsonStreamError`, which means the cut
     was not where a record of the top-level array starts (or the text is broken): the caller then reads
-    the file from its start instead, so a wrong guess costs time, never a different answer."""
+    the file from its start instead, so a wrong guess costs time, never a different answer. ``index``
+    counts from the piece's first record."""
     buffer = _Buffer(stream, chunk_chars)
     if first and not (buffer.peek() and buffer.at_records_head()):
         raise buffer.error('expected {"Records": [ at the start of a log file')
+    index = 0
     while True:
-        yield buffer.decode()
+        yield _value(buffer, index)
+        index += 1
         if buffer.peek() != ",":
             break
         buffer.pos += 1

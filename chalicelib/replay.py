@@ -9,6 +9,7 @@ a malformed one becomes an ``invalid`` decision naming the field, never a silent
 
 from __future__ import annotations
 
+import gc
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -74,6 +75,17 @@ def judge(
     return skip_reason(raw) or process(raw, baseline, mode, aws, member_role=member_role)
 
 
+def tune_garbage_collector() -> None:
+    """A replay makes millions of short-lived, acyclic objects (one event's models and decision at a
+    time), which reference counting frees; the cyclic collector would otherwise rescan the long-lived
+    modules, models and baseline hundreds of times for nothing (measured: about a fifth of the run).
+    Freeze what exists now and collect the young generation less often; memory stays bounded because
+    nothing from one event outlives it. Called by the replaying process and by each worker."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 20)
+
+
 @dataclass
 class Tally:
     """What a replay read and decided, for the summary line and the HTTP answer."""
@@ -128,7 +140,7 @@ class Tally:
             f"violations    {self.outcomes['violation']}"
             + (f" (rules by control: {controls})" if controls else ""),
             f"invalid       {self.outcomes['invalid']}"
-            + (f" (+{self.unreadable} unreadable inputs)" if self.unreadable else ""),
+            + (f" (+{self.unreadable} unreadable inputs or records)" if self.unreadable else ""),
         ]
         if self.outcomes["ignored"]:
             lines.append(f"ignored       {self.outcomes['ignored']}")

@@ -55,7 +55,7 @@ class Settings:
         if mode not in MODES:
             raise ConfigError(f"REMEDIATION_MODE={mode!r}: expected one of {', '.join(MODES)}")
         topic = env.get("NOTIFY_TOPIC_ARN", "").strip() or None
-        if topic is not None and not (topic.startswith("arn:aws") and topic.count(":") == 5):
+        if topic is not None and not is_topic_arn(topic):
             raise ConfigError(f"NOTIFY_TOPIC_ARN={topic!r} is not an SNS topic ARN")
         name = env.get("NOTIFY_TOPIC", "").strip() or None
         if name is not None and not _TOPIC_NAME.fullmatch(name):
@@ -143,6 +143,11 @@ def output_settings(env: Mapping[str, str]) -> dict[str, Any]:
         "chat_topic_name": _topic_name(env, "CHAT_TOPIC"),
         "eventbridge": _switch(env, "EVENTBRIDGE", True),
     }
+
+
+def is_topic_arn(value: str) -> bool:
+    """``arn:aws:sns:REGION:ACCOUNT:NAME`` (any partition); shared with the command line's --notify."""
+    return value.startswith("arn:aws") and value.count(":") == 5
 
 
 def resolve_baseline(value: str) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import gzip
 import io
 import os
+import stat
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -42,8 +43,25 @@ class Event:
 
 @dataclass(frozen=True, slots=True)
 class Unreadable:
+    """An input (or one record of it, ``index``) that could not be read: an error for that path only."""
+
     source: str
     message: str
+    index: int | None = None
+
+    @property
+    def where(self) -> str:
+        return self.source if self.index is None else f"{self.source}: Records[{self.index}]"
+
+
+@dataclass(frozen=True, slots=True)
+class Nothing:
+    """An input that gave no event and no error: an empty file, a directory without log files, or
+    a path that is not a regular file (``skipped``: a FIFO would block the run, a device never end)."""
+
+    source: str
+    message: str
+    skipped: bool = False
 
     @property
     def where(self) -> str:
@@ -62,19 +80,28 @@ class Input:
     """False for standard input: read it, never close it."""
 
 
-def inputs(paths: Iterable[str], stdin: IO[bytes] | None = None) -> Iterator[Input | Unreadable]:
-    """Each PATH as the inputs it holds: itself, a directory's log files, an S3 prefix's objects."""
+def inputs(paths: Iterable[str], stdin: IO[bytes] | None = None) -> Iterator[Input | Unreadable | Nothing]:
+    """Each PATH as the inputs it holds: itself, a directory's log files, an S3 prefix's objects.
+
+    Only regular files are opened. A PATH named on the command line may also be a pipe or a character
+    device (``<(zcat old.json.gz)``, ``/dev/stdin``): the operator asked for it. Inside a directory,
+    which other people may have filled, anything but a regular file is skipped with a note.
+    """
     for path in paths:
         if path == STDIN:
             yield Input("<stdin>", None, partial(_stdin, stdin), owned=False)
         elif path.startswith("s3://"):
             yield from _s3_inputs(path)
-        elif os.path.isdir(path):
-            yield from _directory(path)
-        elif os.path.exists(path):
-            yield _local(path)
         else:
-            yield Unreadable(path, "no such file or directory")
+            found = _stat(path)
+            if isinstance(found, Unreadable):
+                yield found
+            elif stat.S_ISDIR(found.st_mode):
+                yield from _directory(path)
+            elif stat.S_ISREG(found.st_mode) or stat.S_ISFIFO(found.st_mode) or stat.S_ISCHR(found.st_mode):
+                yield Input(path, found.st_size or None, partial(_open_binary, path))
+            else:
+                yield Nothing(path, f"skipped: {_kind(found.st_mode)}, not a regular file", skipped=True)
 
 
 def _stdin(given: IO[bytes] | None) -> IO[bytes]:
@@ -83,8 +110,27 @@ def _stdin(given: IO[bytes] | None) -> IO[bytes]:
     return given or sys.stdin.buffer
 
 
-def _local(path: str) -> Input:
-    return Input(path, os.path.getsize(path), partial(_open_binary, path))
+def _stat(path: str) -> os.stat_result | Unreadable:
+    try:
+        return os.stat(path)
+    except FileNotFoundError:
+        if os.path.islink(path):
+            return Unreadable(path, f"a broken symbolic link (to {os.readlink(path)}, which does not exist)")
+        return Unreadable(path, "no such file or directory")
+    except OSError as error:
+        return Unreadable(path, _describe(error))
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "a named pipe (FIFO)"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    return "a special file"
 
 
 def _open_binary(path: str) -> IO[bytes]:
@@ -95,24 +141,41 @@ def _is_log_file(name: str) -> bool:
     return name.endswith(LOG_SUFFIXES)
 
 
-def _directory(root: str) -> Iterator[Input]:
+def _directory(root: str) -> Iterator[Input | Unreadable | Nothing]:
+    found = False
     for directory, subdirs, files in os.walk(root):
         subdirs[:] = sorted(d for d in subdirs if d != DIGEST_DIR)
         for name in sorted(files):
-            if _is_log_file(name):
-                yield _local(os.path.join(directory, name))
+            if not _is_log_file(name):
+                continue
+            found = True
+            path = os.path.join(directory, name)
+            info = _stat(path)
+            if isinstance(info, Unreadable):
+                yield info
+            elif stat.S_ISREG(info.st_mode):
+                yield Input(path, info.st_size, partial(_open_binary, path))
+            else:
+                yield Nothing(path, f"skipped: {_kind(info.st_mode)}, not a regular file", skipped=True)
+    if not found:
+        yield Nothing(root, f"no log files in this directory ({', '.join('*' + s for s in LOG_SUFFIXES)})")
 
 
-def _s3_inputs(url: str) -> Iterator[Input | Unreadable]:
+def _s3_inputs(url: str) -> Iterator[Input | Unreadable | Nothing]:
     from chalicelib.adapters import s3
 
+    found = False
     try:
         bucket, prefix = s3.split_url(url)
         for obj in s3.objects(bucket, prefix):
             if _is_log_file(obj.key) and f"/{DIGEST_DIR}/" not in f"/{obj.key}":
+                found = True
                 yield Input(obj.url, obj.size, partial(_s3_stream, obj), remote=True)
     except (ValueError, s3.S3Unavailable) as error:
         yield Unreadable(url, str(error))
+        return
+    if not found:
+        yield Nothing(url, f"no log files under this prefix ({', '.join('*' + s for s in LOG_SUFFIXES)})")
 
 
 def _s3_stream(obj: Any) -> IO[bytes]:
@@ -146,13 +209,13 @@ def _fetch(item: Input) -> IO[bytes] | None:
 
 def events(
     paths: Iterable[str], stdin: IO[bytes] | None = None, prefetch: int = 8, local_prefetch: bool = False
-) -> Iterator[Event | Unreadable]:
+) -> Iterator[Event | Unreadable | Nothing]:
     """Every event of every input, in input order, with unreadable inputs reported in their place.
 
     ``prefetch`` inputs are fetched ahead on threads: remote ones always, local files only with
     ``local_prefetch`` (reading a local file is not what replay waits for; see the README).
     """
-    pending: deque[tuple[Input | Unreadable, Future[IO[bytes] | None] | None]] = deque()
+    pending: deque[tuple[Input | Unreadable | Nothing, Future[IO[bytes] | None] | None]] = deque()
     source = iter(inputs(paths, stdin))
     with ThreadPoolExecutor(max_workers=max(prefetch, 1), thread_name_prefix="sgguard-fetch") as pool:
 
@@ -168,13 +231,15 @@ def events(
         while pending:
             item, future = pending.popleft()
             top_up()
-            if isinstance(item, Unreadable):
+            if isinstance(item, Unreadable | Nothing):
                 yield item
                 continue
             yield from _events_of(item, future)
 
 
-def _events_of(item: Input, future: Future[IO[bytes] | None] | None) -> Iterator[Event | Unreadable]:
+def _events_of(
+    item: Input, future: Future[IO[bytes] | None] | None
+) -> Iterator[Event | Unreadable | Nothing]:
     try:
         fetched = future.result() if future is not None else None
         stream = fetched if fetched is not None else item.open()
@@ -182,7 +247,12 @@ def _events_of(item: Input, future: Future[IO[bytes] | None] | None) -> Iterator
         yield Unreadable(item.name, _describe(error))
         return
     try:
-        yield from _decode(item.name, stream)
+        given = False
+        for found in _decode(item.name, stream):
+            given = True
+            yield found
+        if not given:
+            yield Nothing(item.name, "held no events (empty)")
     finally:
         if item.owned:
             stream.close()
@@ -196,6 +266,9 @@ def _decode(name: str, stream: IO[bytes]) -> Iterator[Event | Unreadable]:
             binary = gzip.GzipFile(fileobj=binary, mode="rb")  # type: ignore[assignment]
         text = io.TextIOWrapper(binary, encoding="utf-8-sig")
         for value in jsonstream.values(text):
+            if value.refused is not None:
+                yield Unreadable(name, f"not read: {value.refused}", value.index)
+                continue
             if value.index is not None:
                 yield Event(name, value.index, value.value)
                 continue
@@ -212,12 +285,18 @@ def _decode(name: str, stream: IO[bytes]) -> Iterator[Event | Unreadable]:
 
 
 def _describe(error: Exception) -> str:
+    """An input's failure in the operator's words: no exception class, no ``[Errno N]``."""
     if isinstance(error, jsonstream.JsonStreamError):
         return f"not JSON: {error}"
     if isinstance(error, UnicodeDecodeError):
-        return f"not UTF-8 text: {error}"
+        return f"not UTF-8 text (it holds the byte 0x{error.object[error.start]:02x})"
     if isinstance(error, gzip.BadGzipFile | EOFError):
         return f"broken gzip: {error or 'truncated'}"
-    if isinstance(error, FileNotFoundError):
-        return "no such file or directory"
-    return str(error) or type(error).__name__
+    return os_error_words(error)
+
+
+def os_error_words(error: Exception) -> str:
+    """``[Errno 13] Permission denied: 'x'`` -> ``permission denied``."""
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror[:1].lower() + error.strerror[1:]
+    return str(error) or "could not be read"

@@ -52,8 +52,12 @@ def test_health_and_baseline_in_dev() -> None:
     [
         (
             "{not json",
-            "the body is not JSON: Expecting property name enclosed in double quotes: line 1 column 2",
+            "the body is not JSON: line 1 column 2: Expecting property name enclosed in double quotes",
         ),
+        ('{"Records": [' + "[" * 2000 + "]" * 2000 + "]}", "the body is not JSON: line 1 column 1: nested deeper than 100"),
+        ('{"Records": [NaN]}', "the body is not JSON: line 1 column 1: NaN is not JSON"),
+        ('{"detail": {"x": -Infinity}}', "-Infinity is not JSON"),
+        ('{"detail": {}} {"detail": {}}', "the body is not JSON: line 1 column 16: expected the end"),
         ("", "the body is empty"),
         ("[1, 2]", "the body: expected an EventBridge event, a CloudTrail record or a trail log file"),
         ('{"hello": 1}', "this object has none of detail, eventName, Records"),

@@ -270,5 +270,7 @@ def test_cuts_fall_only_where_records_start(
     decoded = []
     for start, end in itertools.pairwise(pieces):
         piece = io.StringIO(text[start:end].decode())
-        decoded += jsonstream.records_between_cuts(piece, start == 0, end == len(text), chunk_chars=7)
+        decoded += [
+            v.value for v in jsonstream.records_between_cuts(piece, start == 0, end == len(text), chunk_chars=7)
+        ]
     assert decoded == records

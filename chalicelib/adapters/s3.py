@@ -7,14 +7,23 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from chalicelib.adapters import clients
-from chalicelib.adapters.ec2 import error_text
 
 
 class S3Unavailable(RuntimeError):
-    """A listing or an object could not be read; the message carries AWS's error."""
+    """A listing or an object could not be read; the message carries AWS's error (the caller names
+    the bucket and key: the message does not repeat them)."""
+
+
+def _words(error: Exception) -> str:
+    if isinstance(error, ClientError):
+        info = error.response.get("Error", {})
+        return f"{info.get('Code', 'Error')}: {info.get('Message', str(error))}"
+    if isinstance(error, NoCredentialsError):
+        return "no AWS credentials found (configure a profile, or replay local files)"
+    return str(error)
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,7 +41,7 @@ def split_url(url: str) -> tuple[str, str]:
     """``s3://bucket/some/prefix`` -> (bucket, prefix)."""
     bucket, _, prefix = url.removeprefix("s3://").partition("/")
     if not bucket:
-        raise ValueError(f"{url}: expected s3://bucket/prefix")
+        raise ValueError("expected s3://bucket/prefix")
     return bucket, prefix
 
 
@@ -44,7 +53,7 @@ def objects(bucket: str, prefix: str) -> Iterator[S3Object]:
             for item in page.get("Contents", []):
                 yield S3Object(bucket, item["Key"], item.get("Size", 0))
     except (ClientError, BotoCoreError) as error:
-        raise S3Unavailable(f"s3://{bucket}/{prefix}: {error_text(error)}") from error
+        raise S3Unavailable(_words(error)) from error
 
 
 def open_object(obj: S3Object) -> Any:
@@ -52,4 +61,4 @@ def open_object(obj: S3Object) -> Any:
     try:
         return clients.s3().get_object(Bucket=obj.bucket, Key=obj.key)["Body"]
     except (ClientError, BotoCoreError) as error:
-        raise S3Unavailable(f"{obj.url}: {error_text(error)}") from error
+        raise S3Unavailable(_words(error)) from error

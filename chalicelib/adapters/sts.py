@@ -34,3 +34,28 @@ def own_account() -> str | None:
 
 def forget() -> None:
     _own.clear()
+
+
+class NoFooting(RuntimeError):
+    """The operator's credentials cannot be used: the message says why, in words (no class names)."""
+
+
+def operator_arn() -> str:
+    """Who the operator's own credentials are (``sgguard replay`` without ``--offline``), asked once
+    before any event is read, so that missing or expired credentials are one clear error instead of
+    "not judged" on every event."""
+    from botocore.exceptions import EndpointConnectionError, NoCredentialsError, NoRegionError
+
+    try:
+        return clients.sts().get_caller_identity()["Arn"]
+    except NoCredentialsError:
+        raise NoFooting("no AWS credentials were found") from None
+    except NoRegionError:
+        raise NoFooting("no AWS region is configured (set one in your profile)") from None
+    except EndpointConnectionError as error:
+        raise NoFooting(f"AWS could not be reached ({error})") from None
+    except ClientError as error:
+        info = error.response.get("Error", {})
+        raise NoFooting(f"AWS refused the credentials ({info.get('Code')}: {info.get('Message')})") from None
+    except BotoCoreError as error:
+        raise NoFooting(f"AWS could not be asked ({error})") from None
