@@ -27,7 +27,8 @@ from pydantic import (
     model_validator,
 )
 
-from chalicelib.exemptions import Exemption
+from chalicelib.exemptions import Exemption, Scope
+from chalicelib.messages import error_words
 from chalicelib.rules import MAX_PORT, canonical_cidr, normalise_protocol
 
 Severity = Literal["CRITICAL", "HIGH", "MEDIUM", "LOW", "INFORMATIONAL"]
@@ -238,11 +239,36 @@ def _location(loc: Sequence[int | str], data: Mapping[str, Any], prefix: str = "
     return text or "(file)"
 
 
-def _describe_errors(error: ValidationError, data: Mapping[str, Any], prefix: str = "") -> list[str]:
+def _known_keys(model: type[BaseModel], loc: Sequence[int | str]) -> list[str]:
+    """The keys allowed where ``loc`` points (to suggest one for a misspelt key)."""
+    nested: dict[str, type[BaseModel]] = {"exemptions": Exemption, "scope": Scope}
+    for part in loc[:-1]:
+        if isinstance(part, str):
+            model = nested.get(part, model)
+    return list(model.model_fields)
+
+
+def _describe_errors(
+    error: ValidationError, data: Mapping[str, Any], prefix: str = "", model: type[BaseModel] | None = None
+) -> list[str]:
+    root = model or BaselineFile
     return [
-        f"{_location(item['loc'], data, prefix)}: {item['msg'].removeprefix('Value error, ')}"
+        f"{_location(item['loc'], data, prefix)}: "
+        f"{error_words(item, _known_keys(root, item['loc']), toml=True)}"
         for item in error.errors(include_url=False)
     ]
+
+
+def _salvage(data: Mapping[str, Any], error: ValidationError) -> BaselineFile | None:
+    """The file without its faulty top-level keys, so that the rest (each control above all, which
+    is validated only after the file's own keys) is checked in the same run: every error at once."""
+    faulty = {item["loc"][0] for item in error.errors() if item["loc"]}
+    kept = {k: v for k, v in data.items() if k not in faulty and k in BaselineFile.model_fields}
+    kept.setdefault("name", "?")
+    try:
+        return BaselineFile.model_validate(kept)
+    except ValidationError:
+        return None
 
 
 def _patched(inherited: Control, patch: Mapping[str, Any]) -> dict[str, Any]:
@@ -257,19 +283,30 @@ def _patched(inherited: Control, patch: Mapping[str, Any]) -> dict[str, Any]:
     return merged
 
 
+def _inherited(error: BaselineError, message: str) -> str:
+    """A fault of an extended file, said once: ``extends: b.toml: controls[0](X).ports[0]: ...``."""
+    if message.startswith("extends"):  # already says which file (or the cycle), however deep
+        return message if message.startswith("extends: ") else f"extends: {message}"
+    return f"extends: {error.source}: {message}"
+
+
 def _resolve(data: Mapping[str, Any], source: str, folder: Path | None, chain: tuple[str, ...]) -> Baseline:
     """Validate one file and apply it on top of what it extends."""
+    errors: list[str] = []
     try:
         head = BaselineFile.model_validate(data)
     except ValidationError as error:
-        raise BaselineError(source, _describe_errors(error, data)) from None
-    errors: list[str] = []
+        errors = _describe_errors(error, data)
+        salvaged = _salvage(data, error)
+        if salvaged is None:
+            raise BaselineError(source, errors) from None
+        head = salvaged
     parent: Baseline | None = None
     if head.extends is not None:
         try:
             parent = _load(head.extends, folder, chain)
         except BaselineError as error:
-            raise BaselineError(source, [f"extends: {m}" for m in error.errors]) from None
+            raise BaselineError(source, [*errors, *(_inherited(error, m) for m in error.errors)]) from None
     controls: dict[str, Control] = {c.id: c for c in parent.controls} if parent else {}
     inherited = set(controls)
     for index, disabled in enumerate(head.disable):
@@ -292,7 +329,7 @@ def _resolve(data: Mapping[str, Any], source: str, folder: Path | None, chain: t
         try:
             control = Control.model_validate(_patched(base, entry) if base else entry)
         except ValidationError as error:
-            errors.extend(_describe_errors(error, {}, label))
+            errors.extend(_describe_errors(error, {}, label, Control))
             continue
         defined.add(control.id)
         controls[control.id] = control
@@ -350,12 +387,22 @@ def _load(name_or_path: str, folder: Path | None, chain: tuple[str, ...]) -> Bas
         resource = resources.files("chalicelib") / "baselines" / f"{name_or_path}.toml"
         return parse_baseline(resource.read_text(encoding="utf-8"), source, None, (*chain, key))
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as error:
+        text = path.read_bytes().decode("utf-8-sig")
+    except FileNotFoundError:
         raise BaselineError(
-            source, [f"neither a preset ({', '.join(presets)}) nor a readable file: {error}"]
+            source, [f"neither a preset ({', '.join(presets)}) nor an existing file"]
         ) from None
+    except OSError as error:
+        raise BaselineError(source, [f"cannot be read: {(error.strerror or str(error)).lower()}"]) from None
+    except UnicodeDecodeError as error:
+        raise BaselineError(source, [not_utf8(error)]) from None
     return parse_baseline(text, source, path.parent, (*chain, key))
+
+
+def not_utf8(error: UnicodeDecodeError) -> str:
+    """Where a file stops being UTF-8, for a person with an editor (TOML files are UTF-8)."""
+    line = error.object[: error.start].count(b"\n") + 1
+    return f"not UTF-8 text: byte 0x{error.object[error.start]:02x} on line {line} (TOML files are UTF-8)"
 
 
 @lru_cache(maxsize=16)

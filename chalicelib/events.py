@@ -26,6 +26,7 @@ from pydantic import (
     model_validator,
 )
 
+from chalicelib.messages import error_words, kind
 from chalicelib.rules import (
     ALL_PROTOCOLS,
     Direction,
@@ -389,15 +390,14 @@ def _location(loc: tuple[int | str, ...], prefix: str) -> str:
 
 def _errors(error: ValidationError, prefix: str = "") -> list[str]:
     return [
-        f"{_location(tuple(e['loc']), prefix)}: {e['msg'].removeprefix('Value error, ')}"
-        for e in error.errors(include_url=False)
+        f"{_location(tuple(e['loc']), prefix)}: {error_words(e)}" for e in error.errors(include_url=False)
     ]
 
 
 def parse_record(raw: Any) -> Record:
     """Validate an EventBridge event or a bare CloudTrail record; raise :class:`InvalidEvent`."""
     if not isinstance(raw, Mapping):
-        raise InvalidEvent([f"(event): expected a JSON object, got {type(raw).__name__}"])
+        raise InvalidEvent([f"(event): expected a JSON object, found {kind(raw)}"])
     if "detail" in raw:
         try:
             envelope = EventBridgeEvent.model_validate(raw)

@@ -18,6 +18,7 @@ from typing import Any, Literal
 from chalicelib.baseline import Baseline
 from chalicelib.decision import Decision, Mode
 from chalicelib.events import EC2_EVENT_SOURCE, RULE_CHANGE_EVENTS
+from chalicelib.messages import kind
 from chalicelib.pipeline import AwsPort, process
 
 Skip = Literal["refused call", "not a rule change"]
@@ -31,23 +32,16 @@ class ShapeError(ValueError):
 def events_in(value: Any) -> Iterator[tuple[int | None, Any]]:
     """The events of one decoded JSON value: a log file's records (with their index), or the value."""
     if not isinstance(value, Mapping):
-        raise ShapeError(f"expected {SHAPES}, got a JSON {_json_type(value)}")
+        raise ShapeError(f"expected {SHAPES}, found {kind(value)}")
     if "Records" in value:
         records = value["Records"]
         if not isinstance(records, list):
-            raise ShapeError(
-                f"Records: expected a list of CloudTrail records, got a JSON {_json_type(records)}"
-            )
+            raise ShapeError(f"Records: expected a list of CloudTrail records, found {kind(records)}")
         yield from enumerate(records)
         return
     if "detail" not in value and "eventName" not in value and "eventSource" not in value:
         raise ShapeError(f"expected {SHAPES}; this object has none of detail, eventName, Records")
     yield None, value
-
-
-def _json_type(value: Any) -> str:
-    names = {dict: "object", list: "array", str: "string", bool: "boolean", type(None): "null"}
-    return names.get(type(value), "number")
 
 
 def skip_reason(raw: Any) -> Skip | None:

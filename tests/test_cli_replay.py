@@ -157,7 +157,7 @@ def test_a_malformed_record_in_a_log_file_is_invalid_not_skipped(
     code, decisions, err = replay(capsys, str(path))
     assert code == 1
     assert [d["outcome"] for d in decisions] == ["invalid", "violation", "violation"]
-    assert f"{path}: Records[0]: invalid: eventTime: Field required" in err
+    assert f"{path}: Records[0]: invalid: eventTime: required, but missing" in err
 
 
 def test_broken_gzip(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

@@ -512,10 +512,18 @@ def test_authorize_without_group_id_or_rule_set() -> None:
     assert any(e.startswith("requestParameters.groupId:") for e in errors), errors
 
 
-@pytest.mark.parametrize("raw", [[], [load_sample(SSH)], "a string", None, 42])
-def test_non_object_input(raw: Any) -> None:
-    errors = errors_of(raw)
-    assert errors == [f"(event): expected a JSON object, got {type(raw).__name__}"]
+@pytest.mark.parametrize(
+    ("raw", "found"),
+    [
+        ([], "a list"),
+        ([load_sample(SSH)], "a list"),
+        ("a string", "the string 'a string'"),
+        (None, "null"),  # the user's words, never Python's (NoneType)
+        (42, "the number 42"),
+    ],
+)
+def test_non_object_input(raw: Any, found: str) -> None:
+    assert errors_of(raw) == [f"(event): expected a JSON object, found {found}"]
 
 
 def test_invalid_event_message_joins_every_error() -> None:

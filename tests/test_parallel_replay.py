@@ -132,7 +132,7 @@ def test_a_malformed_record_in_the_middle_is_named_and_the_rest_is_read(
     path.write_bytes(log_file(broken)[0])
     code, out, err = both_ways(capsys, went_parallel, "--format", "text", str(path))
     assert code == 1
-    assert err == f"sgguard: {path}: Records[{middle}]: invalid: eventTime: Field required\n"
+    assert err == f"sgguard: {path}: Records[{middle}]: invalid: eventTime: required, but missing\n"
     assert f"events read   {len(records)}" in out
 
 
@@ -271,6 +271,7 @@ def test_cuts_fall_only_where_records_start(
     for start, end in itertools.pairwise(pieces):
         piece = io.StringIO(text[start:end].decode())
         decoded += [
-            v.value for v in jsonstream.records_between_cuts(piece, start == 0, end == len(text), chunk_chars=7)
+            v.value
+            for v in jsonstream.records_between_cuts(piece, start == 0, end == len(text), chunk_chars=7)
         ]
     assert decoded == records
