@@ -201,12 +201,11 @@ class _Run:
         if self.progress is not None:
             self.progress.clear()
         self.out.close(self.tally)
-        if self.tally.read == 0 and not self.tally.unreadable:
-            held = "; ".join(printable(f"{n.where}: {n.message}") for n in self.empty)
-            print(
-                "sgguard: warning: no events were read" + (f" ({held})" if held else ""),
-                file=sys.stderr,
-            )
+        if self.tally.read == 0:
+            held = ", ".join(printable(n.where) for n in self.empty)
+            unreadable = f"{self.tally.unreadable} could not be read" if self.tally.unreadable else ""
+            why = "; ".join(part for part in (f"nothing in {held}" if held else "", unreadable) if part)
+            print(f"sgguard: warning: no events were read ({why or 'no input'})", file=sys.stderr)
         return 1 if self.tally.invalid else 0
 
     def interrupted(self) -> int:

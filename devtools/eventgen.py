@@ -9,7 +9,7 @@ Used by the tests, the demo and the benchmarks; not part of the Lambda package.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -267,10 +267,14 @@ def synthetic_records(count: int, seed: int = 7, max_rules: int = 60) -> list[di
     """Bare CloudTrail records as a trail's log file holds them: mixed kinds, 1 to ``max_rules`` rules
     each, sources from the world to private ranges, prefix lists and groups; about one in ten is a
     refused call or an unrelated API, as in a real trail."""
+    return list(iter_synthetic_records(count, seed, max_rules))
+
+
+def iter_synthetic_records(count: int, seed: int = 7, max_rules: int = 60) -> Iterator[dict[str, Any]]:
+    """:func:`synthetic_records` one at a time, for files bigger than memory."""
     import random
 
     rng = random.Random(seed)
-    records = []
     for index in range(count):
         account, region = DEFAULT_ACCOUNT, DEFAULT_REGION
         group = f"sg-{rng.getrandbits(60):017x}"
@@ -308,8 +312,7 @@ def synthetic_records(count: int, seed: int = 7, max_rules: int = 60) -> list[di
                     new["ReferencedGroupId"] = rule["ReferencedGroupInfo"]["GroupId"]
                 updates[rule["SecurityGroupRuleId"]] = new
             detail = modify_event(group, updates, account=account, region=region)["detail"]
-        records.append(detail)
-    return records
+        yield detail
 
 
 def _synthetic_rule(rng: Any, group: str, egress: bool, account: str, region: str) -> dict[str, Any]:
@@ -354,3 +357,11 @@ def _as_permission(rule: Mapping[str, Any]) -> dict[str, Any]:
     if "ReferencedGroupInfo" in rule:
         perm["UserIdGroupPairs"] = [{"GroupId": rule["ReferencedGroupInfo"]["GroupId"]}]
     return _permission_to_cloudtrail(perm)
+
+
+if __name__ == "__main__":  # python -m devtools.eventgen: the command line lives in eventgen_cli
+    import sys
+
+    from devtools.eventgen_cli import main
+
+    sys.exit(main())
