@@ -126,7 +126,7 @@ def expiry_warnings(baseline: Baseline, today: date) -> list[str]:
         days = (e.expires - today).days
         if days < 0:
             warnings.append(
-                f"exemption {e.id}: expired on {e.expires} ({-days} days ago); it no longer lifts "
+                f"exemption {e.id}: expired on {e.expires}; it no longer lifts "
                 f"{', '.join(e.controls)}: renew it or remove it"
             )
         elif days <= EXPIRY_WARNING_DAYS:
