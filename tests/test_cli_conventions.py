@@ -154,7 +154,15 @@ def test_version_comes_from_the_package_metadata() -> None:
 
 @pytest.mark.parametrize(
     "command",
-    [[], ["replay"], ["baseline"], ["baseline", "validate"], ["baseline", "show"], ["baseline", "schema"]],
+    [
+        [],
+        ["replay"],
+        ["baseline"],
+        ["baseline", "validate"],
+        ["baseline", "show"],
+        ["baseline", "schema"],
+        ["bootstrap"],
+    ],
 )
 def test_every_help_shows_an_example(command: list[str]) -> None:
     ran = run(*command, "--help")
