@@ -134,7 +134,7 @@ def switched_off(stage: str) -> set[str]:
     wanted = output_settings(stage_environment(stage))
     off = set()
     if not wanted["security_hub"]:
-        off.add("securityhub:BatchImportFindings")
+        off |= {"securityhub:BatchImportFindings", "securityhub:GetFindings"}
     if not wanted["eventbridge"]:
         off.add("events:PutEvents")
     return off
@@ -153,7 +153,9 @@ def test_policy_grants_exactly_the_calls_the_code_makes(stage: str) -> None:
 
 
 def test_the_outputs_calls_are_seen_by_the_scan() -> None:
-    assert {"events:PutEvents", "securityhub:BatchImportFindings"} <= actions_used_by_code()
+    assert {"events:PutEvents", "securityhub:BatchImportFindings", "securityhub:GetFindings"} <= (
+        actions_used_by_code()
+    )
 
 
 def test_security_hub_is_granted_in_dev_only_where_it_is_switched_on() -> None:
@@ -172,6 +174,8 @@ def test_outputs_are_scoped_to_the_default_bus_and_the_default_product(stage: st
     if "securityhub:BatchImportFindings" in statements:
         resource = statements["securityhub:BatchImportFindings"]["Resource"]
         assert resource == "arn:aws:securityhub:*:*:product/*/default"
+    if "securityhub:GetFindings" in statements:  # a sweep reads its own findings back to archive them
+        assert statements["securityhub:GetFindings"]["Resource"] == "arn:aws:securityhub:*:*:hub/default"
 
 
 @pytest.mark.parametrize("stage", STAGES)

@@ -21,6 +21,7 @@ from typing import Any, TextIO
 from chalicelib import audit
 from chalicelib.decision import Decision
 from chalicelib.settings import Settings
+from chalicelib.sweep.report import SweepReport
 
 OUTPUT_FAILURES = "OutputFailures"
 
@@ -118,21 +119,33 @@ def failure_metric(output: str, count: int, now_ms: int, stream: TextIO | None =
     out.flush()
 
 
-def to_outputs(
-    decision: Decision, wanted: Sequence[tuple[str, Send]], now: Callable[[], float] = time.time
+def _try_each(
+    wanted: Sequence[tuple[str, Callable[[], Sequence[str]]]], now: Callable[[], float], **about: Any
 ) -> dict[str, list[str]]:
     """Try every output; what each could not send (empty lists for the ones that sent everything)."""
     problems: dict[str, list[str]] = {}
     for name, send in wanted:
         try:
-            problems[name] = list(send(decision))
+            problems[name] = list(send())
         except Exception as error:  # an output's failure, even a bug, must not cost the others
             problems[name] = [f"{type(error).__name__}: {error}"]
         for problem in problems[name]:
-            audit.log_error(f"{name}: {problem}", output=name, event_id=decision.event_id)
+            audit.log_error(f"{name}: {problem}", output=name, **about)
         if problems[name]:
             failure_metric(name, len(problems[name]), int(now() * 1000))
     return problems
+
+
+def to_outputs(
+    decision: Decision, wanted: Sequence[tuple[str, Send]], now: Callable[[], float] = time.time
+) -> dict[str, list[str]]:
+    """Send the decision to every output wanted; what each could not send."""
+    bound = [(name, _bind(send, decision)) for name, send in wanted]
+    return _try_each(bound, now, event_id=decision.event_id)
+
+
+def _bind(send: Send, decision: Decision) -> Callable[[], Sequence[str]]:
+    return lambda: send(decision)
 
 
 def everywhere(
@@ -149,3 +162,76 @@ def everywhere(
         to_outputs(decision, wanted, now)
         raise
     return to_outputs(decision, wanted, now)
+
+
+# --- the sweep -------------------------------------------------------------------------------------
+
+
+def _sweep_chat(settings: Settings, report: SweepReport) -> Callable[[], list[str]]:
+    def send() -> list[str]:
+        from chalicelib.adapters import sns, sts
+        from chalicelib.outputs.sweep import sweep_notification
+
+        topic = settings.chat_topic(sts.own_account, _region())
+        if topic is not None:
+            sns.publish_plain(topic, json.dumps(sweep_notification(report), ensure_ascii=False))
+        return []
+
+    return send
+
+
+def _sweep_event(report: SweepReport) -> Callable[[], list[str]]:
+    def send() -> list[str]:
+        from chalicelib.adapters import eventbridge
+        from chalicelib.outputs.eventbus import entry_size
+        from chalicelib.outputs.sweep import sweep_entry
+
+        failed = eventbridge.put([sweep_entry(report)], entry_size)
+        return [f"event not put: {reason}" for _, reason in failed]
+
+    return send
+
+
+def _sweep_archive(
+    report: SweepReport, still_violating: set[str], now: Callable[[], float]
+) -> Callable[[], list[str]]:
+    def send() -> list[str]:
+        from chalicelib.adapters import securityhub as hub
+        from chalicelib.outputs import securityhub
+        from chalicelib.outputs.sweep import to_archive
+
+        own = own_account_and_region()
+        if own is None:
+            return ["findings not archived: sgguard could not learn its own account (STS) or region"]
+        account, region = own
+        if report.account != account or report.region != region:
+            return []  # another account's or region's findings are not this product's to archive
+        product = securityhub.product_arn(region, account)
+        moment = datetime.fromtimestamp(now(), UTC)
+        gone = to_archive(
+            hub.active_findings(product, account, region), report, still_violating, product, moment
+        )
+        failed = hub.import_findings(gone)
+        return [f"finding {sent.get('Id')} not archived: {reason}" for sent, reason in failed]
+
+    return send
+
+
+def after_sweep(
+    report: SweepReport,
+    settings: Settings,
+    still_violating: set[str],
+    summary_sent: bool,
+    now: Callable[[], float] = time.time,
+) -> dict[str, list[str]]:
+    """What a sweep sends besides its SNS summary: the same summary to chat and EventBridge (only when
+    the SNS summary went out: something changed, or a heartbeat), and, after a complete sweep, the
+    archiving of the Security Hub findings whose rules it no longer sees violating. Never raises."""
+    wanted: list[tuple[str, Callable[[], Sequence[str]]]] = []
+    if summary_sent and (settings.chat_topic_arn or settings.chat_topic_name):
+        wanted.append(("chat", _sweep_chat(settings, report)))
+    if summary_sent and settings.eventbridge:
+        wanted.append(("eventbridge", _sweep_event(report)))
+    if settings.security_hub:
+        wanted.append(("securityhub", _sweep_archive(report, still_violating, now)))
+    return _try_each(wanted, now, sweep_id=report.sweep_id)

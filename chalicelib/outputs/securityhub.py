@@ -253,6 +253,44 @@ def imports(decision: Decision, product: str, now: datetime) -> Imports:
     return Imports(found, resolved)
 
 
+PROVIDER_KEYS = frozenset(
+    {
+        "SchemaVersion",
+        "Id",
+        "ProductArn",
+        "ProductName",
+        "CompanyName",
+        "GeneratorId",
+        "AwsAccountId",
+        "Types",
+        "CreatedAt",
+        "UpdatedAt",
+        "FirstObservedAt",
+        "LastObservedAt",
+        "Severity",
+        "FindingProviderFields",
+        "Title",
+        "Description",
+        "Remediation",
+        "Resources",
+        "Compliance",
+        "RecordState",
+        "ProductFields",
+    }
+)
+"""What sgguard writes in a finding; a finding read back (GetFindings) also holds Security Hub's own
+fields (Workflow, ProcessedAt, ``aws/securityhub/*`` product fields), which a provider must not send."""
+
+
 def archived(finding: dict[str, Any], now: datetime) -> dict[str, Any]:
     """A finding a sweep no longer sees: the same Id, RecordState ARCHIVED (Security Hub resolves it)."""
-    return {**finding, "RecordState": "ARCHIVED", "UpdatedAt": _iso(now), "LastObservedAt": _iso(now)}
+    kept = {k: v for k, v in finding.items() if k in PROVIDER_KEYS}
+    fields = {k: v for k, v in kept.get("ProductFields", {}).items() if not k.startswith("aws/")}
+    when = max(_iso(now), str(kept.get("CreatedAt", "")))
+    return {
+        **kept,
+        "ProductFields": fields,
+        "RecordState": "ARCHIVED",
+        "UpdatedAt": when,
+        "LastObservedAt": when,
+    }
