@@ -129,7 +129,8 @@ def test_a_sweep_archives_the_findings_of_rules_it_no_longer_sees(world: World) 
     assert len(rules) == 2
     kept, gone = rules
     settings = Settings.from_env({"SECURITY_HUB": "on", "EVENTBRIDGE": "off"})
-    problems = deliver.after_sweep(report_of([rule(1)]), settings, {kept}, summary_sent=False)
+    empty = report_of([])
+    problems = deliver.after_sweep(empty, settings, {kept}, summary_sent=False)
     assert problems == {"securityhub": []}
     after = _hub_findings()
     assert len(after) == len(found)  # archived in place: the same ids, no new findings
@@ -139,10 +140,37 @@ def test_a_sweep_archives_the_findings_of_rules_it_no_longer_sees(world: World) 
         check_asff(finding)
 
 
+def test_a_sweep_makes_findings_for_violations_whose_event_was_missed_and_keeps_the_others(
+    world: World,
+) -> None:
+    found = _imported(world)
+    event_group = found[0]["Resources"][0]["Details"]["AwsEc2SecurityGroup"]["GroupId"]
+    event_rule = found[0]["Id"].split("/")[-2]
+    groups = [*GROUPS, {"GroupId": event_group, "GroupName": "web-from-the-event"}]
+    seen_by_event = {**rule(1, group=event_group), "SecurityGroupRuleId": event_rule}
+    missed = rule(7)
+    report = report_of([seen_by_event, missed], groups)
+    settings = Settings.from_env({"SECURITY_HUB": "on", "EVENTBRIDGE": "off"})
+    assert deliver.after_sweep(report, settings, {event_rule, missed["SecurityGroupRuleId"]}, False) == {
+        "securityhub": []
+    }
+    after = _hub_findings()
+    made = {i: f for i, f in after.items() if rule_of(i) == missed["SecurityGroupRuleId"]}
+    assert made
+    for finding in made.values():
+        check_asff(finding)
+        assert finding["Title"].startswith(
+            "sgguard's sweep found tcp 22 from 0.0.0.0/0 in sg-0000000000000000a"
+        )
+        assert finding["Compliance"]["Status"] == "FAILED"  # report mode: left in place
+    event_findings = [f for i, f in after.items() if rule_of(i) == event_rule]
+    assert {f["Title"].split(" opened ")[0] for f in event_findings} == {"ci-deployer"}  # not overwritten
+
+
 def test_an_incomplete_sweep_archives_nothing(world: World) -> None:
     found = _imported(world)
     settings = Settings.from_env({"SECURITY_HUB": "on", "EVENTBRIDGE": "off"})
-    incomplete = report_of([rule(1)]).model_copy(update={"complete": False, "cursor": "sg-1"})
+    incomplete = report_of([]).model_copy(update={"complete": False, "cursor": "sg-1"})
     deliver.after_sweep(incomplete, settings, set(), summary_sent=False)
     assert {f["RecordState"] for f in _hub_findings().values()} == {"ACTIVE"}
     assert len(_hub_findings()) == len(found)

@@ -198,7 +198,7 @@ def _sweep_archive(
     def send() -> list[str]:
         from chalicelib.adapters import securityhub as hub
         from chalicelib.outputs import securityhub
-        from chalicelib.outputs.sweep import to_archive
+        from chalicelib.outputs.sweep import to_archive, to_create
 
         own = own_account_and_region()
         if own is None:
@@ -208,11 +208,11 @@ def _sweep_archive(
             return []  # another account's or region's findings are not this product's to archive
         product = securityhub.product_arn(region, account)
         moment = datetime.fromtimestamp(now(), UTC)
-        gone = to_archive(
-            hub.active_findings(product, account, region), report, still_violating, product, moment
-        )
-        failed = hub.import_findings(gone)
-        return [f"finding {sent.get('Id')} not archived: {reason}" for sent, reason in failed]
+        active = list(hub.active_findings(product, account, region))
+        new = to_create(active, report, product, moment)
+        gone = to_archive(active, report, still_violating, product, moment)
+        failed = hub.import_findings(new) + hub.import_findings(gone)
+        return [f"finding {sent.get('Id')} not imported: {reason}" for sent, reason in failed]
 
     return send
 
@@ -225,8 +225,9 @@ def after_sweep(
     now: Callable[[], float] = time.time,
 ) -> dict[str, list[str]]:
     """What a sweep sends besides its SNS summary: the same summary to chat and EventBridge (only when
-    the SNS summary went out: something changed, or a heartbeat), and, after a complete sweep, the
-    archiving of the Security Hub findings whose rules it no longer sees violating. Never raises."""
+    the SNS summary went out: something changed, or a heartbeat); to Security Hub, a finding for each
+    violating rule of the report that has none yet, and, after a complete sweep, the archiving of the
+    findings whose rules it no longer sees violating. Never raises."""
     wanted: list[tuple[str, Callable[[], Sequence[str]]]] = []
     if summary_sent and (settings.chat_topic_arn or settings.chat_topic_name):
         wanted.append(("chat", _sweep_chat(settings, report)))

@@ -173,19 +173,34 @@ def _product_fields(decision: Decision, finding: FindingDoc, why: Why, command: 
     return dict(list({k: v for k, v in kept.items() if v}.items())[:PRODUCT_FIELDS_LIMIT])
 
 
+SWEEP_EVENT = "sweep"
+"""``event_name`` of a decision made from a sweep's findings: nobody's call, so no actor."""
+
+
 def _title(decision: Decision, finding: FindingDoc, why: Why) -> str:
-    who = person_words(decision.actor)
-    return _cut(f"{who} opened {rule_words(finding)} in {decision.group_id}: {why.control} {why.title}", 256)
+    traffic = f"{rule_words(finding)} in {decision.group_id}: {why.control} {why.title}"
+    if decision.event_name == SWEEP_EVENT:
+        return _cut(f"sgguard's sweep found {traffic}", TITLE_LIMIT)
+    return _cut(f"{person_words(decision.actor)} opened {traffic}", TITLE_LIMIT)
 
 
 def _description(decision: Decision, finding: FindingDoc, why: Why) -> str:
     actor = decision.actor
-    text = (
+    done = (
         f"{why.title}: {why.reason}. sgguard {ACTION_WORDS[finding.action]} "
         f"({decision.mode}, baseline {decision.baseline}). "
-        f"Made by {person_words(actor)} ({actor.person_source or actor.type}) from {actor.source_ip} "
-        f"with {decision.event_name} at {decision.event_time} (CloudTrail event {decision.event_id})."
     )
+    if decision.event_name == SWEEP_EVENT:
+        who = (
+            f"Found by sweep {decision.event_id} at {decision.event_time}; who made the rule is not known "
+            "(a sweep reads the rules, not CloudTrail; its event was missed or older than sgguard)."
+        )
+    else:
+        who = (
+            f"Made by {person_words(actor)} ({actor.person_source or actor.type}) from {actor.source_ip} "
+            f"with {decision.event_name} at {decision.event_time} (CloudTrail event {decision.event_id})."
+        )
+    text = done + who
     if finding.error:
         text += f" Error: {finding.error}."
     return _cut(text, DESCRIPTION_LIMIT)

@@ -14,10 +14,11 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
+from chalicelib.decision import Actor, Decision, FindingDoc, Mode
 from chalicelib.notify import ACTION_WORDS, rule_words
 from chalicelib.outputs.chat import LIMITS, code, safe
 from chalicelib.outputs.eventbus import ENTRY_BUDGET, SOURCE, entry_size
-from chalicelib.outputs.securityhub import archived
+from chalicelib.outputs.securityhub import SWEEP_EVENT, archived, imports
 from chalicelib.sweep.report import SweepReport
 
 SWEEP_DETAIL_TYPE = "Security Group Sweep Summary"
@@ -162,6 +163,55 @@ def sweep_notification(report: SweepReport) -> dict[str, Any]:
 
 
 # --- Security Hub ----------------------------------------------------------------------------------
+
+
+def group_decisions(report: SweepReport) -> list[Decision]:
+    """Each group's violating rules as a decision document (no actor: a sweep reads rules, not
+    CloudTrail), so that a finding a sweep makes is the same finding, with the same Id, as an event's."""
+    mode: Mode = "enforce" if report.mode == "enforce" else "dry-run"
+    decisions = []
+    for group in report.groups:
+        if not group.findings:
+            continue
+        findings = [
+            FindingDoc.model_validate(f.model_dump(exclude={"group_id", "new", "restore"}))
+            for f in group.findings
+        ]
+        decisions.append(
+            Decision(
+                event_id=report.sweep_id,
+                event_name=SWEEP_EVENT,
+                event_time=report.started_at,
+                account=report.account,
+                region=report.region,
+                group_id=group.group_id,
+                actor=Actor(),
+                outcome="violation",
+                reason=f"found by sweep {report.sweep_id}",
+                mode=mode,
+                baseline=report.baseline,
+                findings=findings,
+            )
+        )
+    return decisions
+
+
+def to_create(
+    active: Iterable[dict[str, Any]], report: SweepReport, product: str, now: datetime
+) -> list[dict[str, Any]]:
+    """Findings for violating rules the sweep found that have no ACTIVE finding yet (their event was
+    missed, or came before sgguard): imported as found, then as passed where the sweep revoked them.
+    A rule that already has its finding (from its event, with the person) is left as it is."""
+    if report.origin != "live":
+        return []
+    have = {str(f.get("Id")) for f in active}
+    out: list[dict[str, Any]] = []
+    resolved: list[dict[str, Any]] = []
+    for decision in group_decisions(report):
+        made = imports(decision, product, now)
+        out += [f for f in made.found if f["Id"] not in have]
+        resolved += [f for f in made.resolved if f["Id"] not in have]
+    return out + resolved
 
 
 def rule_of(finding_id: str) -> str | None:
