@@ -352,3 +352,70 @@ def records_between_cuts(
     buffer.take("}", "'}' after the Records array")
     if buffer.peek():
         raise buffer.error("expected the end of the file")
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """One value of a saved API response: ``name`` is the member of the top-level object it came from
+    (None for a top-level array's elements or a bare value), ``index`` its place in that member's array
+    (None when the member is not a streamed array), ``document`` which top-level value (0, 1, ...) holds it."""
+
+    document: int
+    name: str | None
+    index: int | None
+    value: Any
+
+
+def members(stream: TextIO, arrays: frozenset[str], chunk_chars: int = CHUNK_CHARS) -> Iterator[Member]:
+    """Every member of every top-level object, with the arrays named in ``arrays`` yielded element by
+    element: the saved output of an AWS call (``{"SecurityGroupRules": [...], "NextToken": "..."}``),
+    several pages in a row or one per line. A top-level array is streamed element by element too (what
+    ``--query SecurityGroupRules`` prints); any other top-level value is yielded whole.
+
+    Raises :class:`JsonStreamError` at the first syntax error; what was yielded before stays valid.
+    """
+    buffer = _Buffer(stream, chunk_chars)
+    document = 0
+    while buffer.peek():
+        head = buffer.peek()
+        if head == "[":
+            buffer.pos += 1
+            yield from _elements(buffer, document, None)
+        elif head == "{":
+            buffer.pos += 1
+            yield from _object_members(buffer, document, arrays)
+        else:
+            yield Member(document, None, None, buffer.decode())
+        document += 1
+
+
+def _object_members(buffer: _Buffer, document: int, arrays: frozenset[str]) -> Iterator[Member]:
+    if buffer.peek() == "}":
+        buffer.pos += 1
+        return
+    while True:
+        if buffer.peek() != '"':
+            raise buffer.error("expected a member name")
+        name = buffer.decode()
+        buffer.take(":", "':' after a member name")
+        if name in arrays and buffer.peek() == "[":
+            buffer.pos += 1
+            yield from _elements(buffer, document, name)
+        else:
+            yield Member(document, name, None, buffer.decode())
+        if buffer.peek() != ",":
+            break
+        buffer.pos += 1
+    buffer.take("}", "',' or '}' after a member")
+
+
+def _elements(buffer: _Buffer, document: int, name: str | None) -> Iterator[Member]:
+    index = 0
+    if buffer.peek() != "]":
+        while True:
+            yield Member(document, name, index, buffer.decode())
+            index += 1
+            if buffer.peek() != ",":
+                break
+            buffer.pos += 1
+    buffer.take("]", "',' or ']' after an element")

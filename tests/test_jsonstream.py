@@ -102,3 +102,49 @@ def test_memory_is_bounded_by_a_chunk_not_by_the_file() -> None:
     assert seen == count
     assert count * len(record) > 8_000_000
     assert peak < 2_000_000, f"peak {peak:,} bytes"
+
+
+# --- members: saved AWS responses (sgguard audit --from) -------------------------------------------
+
+RULES = frozenset({"SecurityGroupRules", "SecurityGroups"})
+
+
+def _members(text: str, chunk: int = 1 << 20) -> list[tuple[int, str | None, int | None, object]]:
+    from chalicelib.jsonstream import members
+
+    return [(m.document, m.name, m.index, m.value) for m in members(io.StringIO(text), RULES, chunk)]
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 5, 64, 1 << 20])
+def test_members_stream_named_arrays_and_yield_other_members_whole(chunk: int) -> None:
+    page = {"SecurityGroupRules": [{"GroupId": "sg-1"}, {"GroupId": "sg-2"}], "NextToken": "abc"}
+    text = json.dumps(page, indent=4) + "\n" + json.dumps({"SecurityGroups": [{"GroupId": "sg-1"}]})
+    assert _members(text, chunk) == [
+        (0, "SecurityGroupRules", 0, {"GroupId": "sg-1"}),
+        (0, "SecurityGroupRules", 1, {"GroupId": "sg-2"}),
+        (0, "NextToken", None, "abc"),
+        (1, "SecurityGroups", 0, {"GroupId": "sg-1"}),
+    ]
+
+
+def test_members_of_a_bare_array_empty_object_and_scalars() -> None:
+    assert _members('[{"a": 1}, {"b": 2}] {} [] 7') == [
+        (0, None, 0, {"a": 1}),
+        (0, None, 1, {"b": 2}),
+        (3, None, None, 7),
+    ]
+    assert _members('{"Other": [1, 2]}') == [(0, "Other", None, [1, 2])]
+
+
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        ('{"SecurityGroupRules": [{"a": 1} {"b": 2}]}', "column 34: expected ',' or ']' after an element"),
+        ('{"SecurityGroupRules": [{"a": 1}', "column 33: expected ',' or ']' after an element, found the end"),
+        ("{SecurityGroupRules: []}", "column 2: expected a member name"),
+        ('{"SecurityGroupRules" []}', "column 23: expected ':' after a member name"),
+    ],
+)
+def test_members_errors_say_where(text: str, where: str) -> None:
+    with pytest.raises(JsonStreamError, match=where):
+        _members(text)
