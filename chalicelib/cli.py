@@ -50,6 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
     cli_baseline.register(commands)
     cli_bootstrap.register(commands)
     cli_replay.register(commands)
+    from chalicelib.sweep import cli as cli_audit
+
+    cli_audit.register(commands)
     return parser
 
 
