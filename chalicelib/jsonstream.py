@@ -358,7 +358,8 @@ def records_between_cuts(
 class Member:
     """One value of a saved API response: ``name`` is the member of the top-level object it came from
     (None for a top-level array's elements or a bare value), ``index`` its place in that member's array
-    (None when the member is not a streamed array), ``document`` which top-level value (0, 1, ...) holds it."""
+    (None when the member is not a streamed array), ``document`` which top-level value (0, 1, ...)
+    holds it."""
 
     document: int
     name: str | None

@@ -140,7 +140,7 @@ def test_members_of_a_bare_array_empty_object_and_scalars() -> None:
     ("text", "where"),
     [
         ('{"SecurityGroupRules": [{"a": 1} {"b": 2}]}', "column 34: expected ',' or ']' after an element"),
-        ('{"SecurityGroupRules": [{"a": 1}', "column 33: expected ',' or ']' after an element, found the end"),
+        ('{"SecurityGroupRules": [{"a": 1}', "column 33: expected ',' or ']' after an element, found the"),
         ("{SecurityGroupRules: []}", "column 2: expected a member name"),
         ('{"SecurityGroupRules" []}', "column 23: expected ':' after a member name"),
     ],

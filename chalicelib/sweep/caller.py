@@ -26,9 +26,9 @@ def _words(error: Exception, call: str) -> NotAsked:
     return NotAsked(f"could not reach AWS for {call}: {error}")
 
 
-def account() -> str:
+def account(region: str) -> str:
     try:
-        return str(clients.sts().get_caller_identity()["Account"])
+        return str(clients.sts(region).get_caller_identity()["Account"])
     except (ClientError, BotoCoreError) as error:
         raise _words(error, "sts GetCallerIdentity") from None
 
@@ -47,14 +47,15 @@ def region() -> str:
 def enabled_regions() -> list[str]:
     """The regions enabled for the account (opt-in regions it has not opted into are left out)."""
     try:
-        answer = clients.ec2(_any_region()).describe_regions(AllRegions=False)
+        answer = clients.ec2(any_region()).describe_regions(AllRegions=False)
     except (ClientError, BotoCoreError) as error:
         raise _words(error, "ec2 DescribeRegions") from None
     return sorted(r["RegionName"] for r in answer.get("Regions", []))
 
 
-def _any_region() -> str | None:
+def any_region() -> str:
+    """The caller's region if they have one, else us-east-1: STS and DescribeRegions answer anywhere."""
     try:
         return region()
     except NotAsked:
-        return "us-east-1"  # DescribeRegions answers from any region
+        return "us-east-1"

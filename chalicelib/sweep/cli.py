@@ -191,8 +191,10 @@ def _audit_live(
 
     problems: list[str] = []
     try:
-        account = caller.account()
-        regions = caller.enabled_regions() if args.all_regions else args.region or [caller.region()]
+        regions = args.region or ([] if args.all_regions else [caller.region()])
+        account = caller.account(regions[0] if regions else caller.any_region())
+        if args.all_regions:
+            regions = caller.enabled_regions()
     except caller.NotAsked as error:
         return [], [str(error)]
     reports = []

@@ -20,6 +20,7 @@ import io
 import os
 import shutil
 import tempfile
+import zlib
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import IO, Any, Literal
@@ -112,6 +113,7 @@ class Dump:
         self._spooled: list[str] = []
         self._pages: dict[Kind, set[tuple[str, int]]] = {}
         self._entries: dict[tuple[str, int], _Entries] = {}
+        self._described: dict[str, PrefixList] = {}
         self._tokens: set[tuple[str, int]] = set()
         self._collect(paths, stdin)
 
@@ -175,7 +177,7 @@ class Dump:
                         if member.index is not None:
                             label += f"[{member.index}]"
                     yield kind, label, member
-        except (jsonstream.JsonStreamError, OSError, EOFError, UnicodeDecodeError) as error:
+        except (jsonstream.JsonStreamError, OSError, EOFError, UnicodeDecodeError, zlib.error) as error:
             self.problems.append(Problem(file.name, _unreadable(error)))
 
     # --- first pass: what the rules are judged with ----------------------------------------------
@@ -215,11 +217,14 @@ class Dump:
         return self._entries.setdefault((file.path, document), _Entries(where.split(":")[0]))
 
     def _resolve_entries(self) -> None:
-        """A saved ``get-managed-prefix-list-entries`` answer does not name its list: it is read only
-        with a ``PrefixListId`` member added (``jq '. + {PrefixListId: "pl-..."}'``)."""
+        """The prefix lists as the evaluation sees them. A saved ``get-managed-prefix-list-entries``
+        answer does not name its list: it is read only with a ``PrefixListId`` member added
+        (``jq '. + {PrefixListId: "pl-..."}'``). AWS-managed lists hold AWS's networks and are judged
+        without entries; a customer-managed list without its entries is not judged (never passed as
+        empty)."""
+        entries_of: dict[str, tuple[str, ...]] = {}
         for entries in self._entries.values():
-            list_id = entries.list_id
-            if not isinstance(list_id, str):
+            if not isinstance(entries.list_id, str):
                 self.problems.append(
                     Problem(
                         entries.where,
@@ -228,21 +233,29 @@ class Dump:
                     )
                 )
                 continue
-            cidrs = []
-            for where, value in entries.items:
-                cidr = value.get("Cidr") if isinstance(value, Mapping) else None
-                try:
-                    cidrs.append(canonical_cidr(cidr) if isinstance(cidr, str) else "")
-                except ValueError:
-                    cidrs.append("")
-                if not cidrs[-1]:
-                    self.problems.append(Problem(where, f"Cidr: {cidr!r} is not a CIDR block"))
-                    cidrs.pop()
-            if self.prefix_lists is None:
-                self.prefix_lists = _Known()
-            known = self.prefix_lists.get(list_id)
-            listed = known if isinstance(known, PrefixList) else PrefixList(list_id, "", "", None)
-            self.prefix_lists[list_id] = dataclasses.replace(listed, entries=tuple(cidrs))
+            entries_of[entries.list_id] = entries_of.get(entries.list_id, ()) + self._cidrs(entries)
+        if not self._described and not entries_of:
+            return
+        self.prefix_lists = _Known()
+        for list_id, listed in self._described.items():
+            if list_id in entries_of:
+                self.prefix_lists[list_id] = dataclasses.replace(listed, entries=entries_of[list_id])
+            else:
+                self.prefix_lists[list_id] = listed if listed.aws_managed else CUSTOMER_LIST
+        for list_id, cidrs in entries_of.items():
+            self.prefix_lists.setdefault(list_id, PrefixList(list_id, "", "", None, cidrs))
+
+    def _cidrs(self, entries: _Entries) -> tuple[str, ...]:
+        cidrs: list[str] = []
+        for where, value in entries.items:
+            cidr = value.get("Cidr") if isinstance(value, Mapping) else None
+            try:
+                if not isinstance(cidr, str):
+                    raise ValueError
+                cidrs.append(canonical_cidr(cidr))
+            except ValueError:
+                self.problems.append(Problem(where, f"Cidr: {cidr!r} is not a CIDR block"))
+        return tuple(cidrs)
 
     def _paging(self, file: _File, kind: Kind | None, member: jsonstream.Member) -> bool:
         """Count pages per kind (a document holding entries of it) and those ending with a NextToken;
@@ -299,21 +312,12 @@ class Dump:
         list_id = value.get("PrefixListId")
         if not isinstance(list_id, str):
             raise DescribeError("PrefixListId: missing or not a string")
-        listed = PrefixList(
+        version = value.get("Version")
+        self._described[list_id] = PrefixList(
             id=list_id,
             name=str(value.get("PrefixListName") or ""),
             owner=str(value.get("OwnerId") or ""),
-            version=value.get("Version") if isinstance(value.get("Version"), int) else None,
-        )
-        if self.prefix_lists is None:
-            self.prefix_lists = _Known()
-        # AWS-managed lists hold AWS's networks and are judged without entries; a customer-managed
-        # list without its entries is not judged (never passed as empty).
-        known = self.prefix_lists.get(list_id)
-        if isinstance(known, PrefixList):  # its entries came first
-            listed = dataclasses.replace(listed, entries=known.entries)
-        self.prefix_lists[list_id] = (
-            listed if listed.aws_managed or isinstance(known, PrefixList) else CUSTOMER_LIST
+            version=version if isinstance(version, int) and not isinstance(version, bool) else None,
         )
 
     def _first_rule(self, value: Any) -> None:
@@ -344,9 +348,9 @@ class Dump:
                 except DescribeError as error:
                     self.problems.append(Problem(where, str(error).removeprefix("entry").lstrip(".: ")))
                     continue
-                elsewhere = self._elsewhere(value)
-                if elsewhere is not None:
-                    self.problems.append(Problem(where, elsewhere))
+                wrong = _half_a_rule(value, rule) or self._elsewhere(value)
+                if wrong is not None:
+                    self.problems.append(Problem(where, wrong))
                     continue
                 self.rules_read += 1
                 yield rule
@@ -364,6 +368,16 @@ class Dump:
                 f"{self.account} in {self.region}: give one account and region per audit"
             )
         return None
+
+
+def _half_a_rule(value: Mapping[str, Any], rule: Rule) -> str | None:
+    """What the canonical conversion lets through but a dump must not: a direction that is not a
+    boolean (``"false"`` is truthy), a rule without a source (judged as nothing, it would pass)."""
+    if type(value.get("IsEgress")) is not bool:
+        return f"IsEgress: {value.get('IsEgress')!r} is not true or false"
+    if rule.source.value == "?":
+        return "no source: expected one of CidrIpv4, CidrIpv6, PrefixListId, ReferencedGroupInfo.GroupId"
+    return None
 
 
 class _Known(dict[str, PrefixList | str]):
@@ -407,6 +421,6 @@ def _unreadable(error: Exception) -> str:
         return f"not JSON: {error}"
     if isinstance(error, UnicodeDecodeError):
         return "not UTF-8 text"
-    if isinstance(error, gzip.BadGzipFile | EOFError):
+    if isinstance(error, gzip.BadGzipFile | EOFError | zlib.error):
         return f"broken gzip: {error or 'truncated'}"
     return error.strerror if isinstance(error, OSError) and error.strerror else str(error)

@@ -37,7 +37,7 @@ h3 { font-size: 16px; margin: 0 0 6px; }
 .meta { color: #4b5563; margin: 0; }
 .cards { display: flex; flex-wrap: wrap; gap: 10px; margin: 14px 0; }
 .card { background: #fff; border: 1px solid #e5e7eb; border-radius: 8px; padding: 10px 14px;
-  min-width: 130px; }
+  min-width: 120px; }
 .card b { display: block; font-size: 22px; }
 .card.bad b { color: #8b0000; }
 .alert { background: #fef2f2; border: 1px solid #fca5a5; color: #7f1d1d; border-radius: 8px;
@@ -49,6 +49,7 @@ h3 { font-size: 16px; margin: 0 0 6px; }
 table { border-collapse: collapse; width: 100%; background: #fff; margin: 6px 0 10px; }
 th, td { text-align: left; padding: 5px 8px; border-bottom: 1px solid #e5e7eb; vertical-align: top; }
 th { background: #f9fafb; font-weight: 600; font-size: 13px; color: #374151; }
+td.id { white-space: nowrap; }
 td.n, th.n { text-align: right; font-variant-numeric: tabular-nums; }
 code, .mono { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: 13px; }
 .sev { display: inline-block; color: #fff; border-radius: 4px; padding: 0 6px; font-size: 12px;
@@ -124,7 +125,7 @@ def _report(report: SweepReport) -> str:
         ("groups with violations", groups_violating, groups_violating > 0),
         ("revoked", t.revoked, False),
         ("exempted", t.exempted, False),
-        ("allowed only by an expired exemption", t.expired_exemption, t.expired_exemption > 0),
+        ("exemption expired", t.expired_exemption, t.expired_exemption > 0),
         ("could not be judged", t.not_judged, t.not_judged > 0),
     ]
     parts.append('<div class="cards">')
@@ -211,7 +212,7 @@ def _group(group: GroupReport, with_new: bool) -> str:
         f'<p class="exposure{" public" if public else ""}">{_e(words)}</p>'
     )
     rows = "".join(
-        f'<tr><td class="mono">{_e(f.rule_id or "(no id)")}</td><td>{_e(rule_words(f))}'
+        f'<tr><td class="mono id">{_e(f.rule_id or "(no id)")}</td><td>{_e(rule_words(f))}'
         + (f'<div class="muted">{_e(f.description)}</div>' if f.description else "")
         + f"</td><td>{_sev(f.severity)} {_e(', '.join(f.controls))}"
         + "".join(f'<div class="reason">{_e(w.control)}: {_e(w.reason)}</div>' for w in f.why)
@@ -304,11 +305,18 @@ def _restore(report: SweepReport) -> str:
     if not findings:
         return ""
     revoked = any(f.action == "revoked" for f in findings)
-    intro = (
-        "Each revoked rule can be put back exactly as it was with the command below."
-        if revoked
-        else "Nothing was revoked. With --fix, these rules would be; each command below puts one back."
-    )
+    if revoked:
+        intro = "Each revoked rule can be put back exactly as it was with the command below."
+    elif report.origin == "dump":
+        intro = (
+            "Nothing was revoked (this is saved output). An enforcing sweep or sgguard audit --fix would "
+            "revoke these rules; the command below each puts it back exactly as it was."
+        )
+    else:
+        intro = (
+            "Nothing was revoked (report mode). With --fix these rules would be; the command below each "
+            "puts it back exactly as it was."
+        )
     items = "".join(
         f'<div><span class="mono">{_e(f.group_id)} {_e(f.rule_id or "")}</span> {_e(rule_words(f))}'
         f'<div class="restore mono">{_e(restore_of(f, report.region))}</div></div>'

@@ -17,7 +17,7 @@ from chalicelib.sweep.report import GroupReport, SweepFinding, SweepReport
 
 FORMATS = ("text", "json", "jsonl", "html")
 SEVERITIES = ("CRITICAL", "HIGH", "MEDIUM", "LOW", "INFORMATIONAL")
-SWEEP_ACTION_WORDS = {**ACTION_WORDS, "would-revoke": "would revoke (--fix revokes)"}
+SWEEP_ACTION_WORDS = {**ACTION_WORDS, "would-revoke": "would revoke"}
 
 
 def as_json(reports: Sequence[SweepReport]) -> str:
