@@ -193,7 +193,8 @@ def write_example(directory: Path, today: date | None = None) -> dict[str, Path]
 
 def screenshot(png: Path) -> None:
     """Render the example's HTML report in headless Chromium and save the screenshot."""
-    from devtools.browser import find_chromium, screenshot as take
+    from devtools.browser import find_chromium
+    from devtools.browser import screenshot as take
 
     chromium = find_chromium()
     if chromium is None:

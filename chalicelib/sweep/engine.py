@@ -52,6 +52,7 @@ from chalicelib.sweep.report import (
 )
 
 UNKNOWN_GROUP = "the group was not in DescribeSecurityGroups' answer (created or deleted during the sweep?)"
+NOT_IN_DUMP = "the group is not in the saved output of aws ec2 describe-security-groups given"
 
 
 def iso(moment: datetime) -> str:
@@ -399,8 +400,8 @@ class ReportBuilder:
 
 
 def sweep_dump(
-    rule_items: Iterable[Mapping[str, Any]],
-    group_items: Iterable[Mapping[str, Any]],
+    rule_items: Iterable[Mapping[str, Any] | Rule],
+    group_items: Iterable[Mapping[str, Any] | GroupFacts],
     baseline: Baseline,
     now: datetime,
     *,
@@ -414,11 +415,18 @@ def sweep_dump(
 ) -> SweepReport:
     """Judge saved describe output with no AWS at all (``sgguard audit --from``): the same findings as a
     live sweep of the same rules, in report mode. Prefix lists not given are *not judged* (never
-    passed); exposure is shown only when the interfaces are given."""
+    passed); exposure is shown only when the interfaces are given.
+
+    ``rule_items`` and ``group_items`` may already be canonical (:class:`Rule`, :class:`GroupFacts`):
+    ``sgguard audit --from`` converts each entry of an untrusted file once, with
+    :func:`~chalicelib.sweep.describe.checked_rule`, and reports a bad one by file, entry and field."""
     from chalicelib.sweep.describe import groups_by_id
 
-    groups = groups_by_id(group_items)
+    given = list(group_items)
+    groups = {g.group_id: g for g in given if isinstance(g, GroupFacts)}
+    groups.update(groups_by_id(g for g in given if not isinstance(g, GroupFacts)))
     facts = sweep_facts(groups, account=account, region=region, now=now, prefix_lists=prefix_lists)
+    facts = Facts(**{**_fields(facts), "why_unknown": NOT_IN_DUMP})
     if prefix_lists is None:
         facts = Facts(**{**_fields(facts), "prefix_lists": _Unread("no prefix-list dump was given")})
     builder = ReportBuilder(
@@ -433,7 +441,8 @@ def sweep_dump(
         keep_findings=keep_findings,
     )
     builder.count_groups(len(groups))
-    builder.add(judge_rules(map(rule_from_describe, rule_items), baseline, facts), groups)
+    rules = (i if isinstance(i, Rule) else rule_from_describe(i) for i in rule_items)
+    builder.add(judge_rules(rules, baseline, facts), groups)
     if interfaces is not None:
         builder.set_exposure(exposures(interfaces, builder.violating_groups(groups)))
     return builder.build(now)
