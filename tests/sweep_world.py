@@ -43,8 +43,12 @@ class Region:
     """Every rule id -> violate | ok | exempt."""
 
     def baseline(self) -> Baseline:
+        return parse_baseline(self.baseline_text(), "sweep-test.toml")
+
+    def baseline_text(self) -> str:
+        """The baseline as a file says it (``sgguard audit --baseline FILE`` reads it)."""
         tomorrow, yesterday = self.today + timedelta(days=1), self.today - timedelta(days=1)
-        text = f"""
+        return f"""
 name = "sweep-test"
 extends = "aws-foundational"
 
@@ -62,7 +66,6 @@ scope = {{ groups = [{self.expired_group!r}] }}
 reason = "SSH from anywhere until yesterday, ticket OPS-0"
 expires = {yesterday.isoformat()}
 """
-        return parse_baseline(text, "sweep-test.toml")
 
     def violating(self) -> set[str]:
         return {r for r, want in self.expected.items() if want == "violate"}

@@ -18,6 +18,7 @@ import dataclasses
 import gzip
 import io
 import os
+import re
 import shutil
 import tempfile
 import zlib
@@ -297,6 +298,9 @@ class Dump:
                 self._group(value)
             elif kind == "interfaces":
                 self.interfaces.append(_checked(interface_from_describe, value, "NetworkInterfaceId"))
+                zone = value.get("AvailabilityZone")
+                found = _REGION_OF_ZONE.match(zone) if isinstance(zone, str) else None
+                self._place(_text(value.get("OwnerId")), found.group(1) if found else None)
             else:
                 self._prefix_list(value)
         except DescribeError as error:
@@ -307,6 +311,7 @@ class Dump:
         if not isinstance(value.get("GroupName"), str):
             raise DescribeError("GroupName: missing or not a string")
         self.groups[group.group_id] = group
+        self._place(*_account_and_region(value, "SecurityGroupArn", "OwnerId"))
 
     def _prefix_list(self, value: Mapping[str, Any]) -> None:
         list_id = value.get("PrefixListId")
@@ -321,9 +326,15 @@ class Dump:
         )
 
     def _first_rule(self, value: Any) -> None:
-        if self.account is not None or not isinstance(value, Mapping):
-            return
-        self.account, self.region = _account_and_region(value)
+        if isinstance(value, Mapping):
+            self._place(*_account_and_region(value))
+
+    def _place(self, account: str | None, region: str | None) -> None:
+        """The dump's account and region, from the first entry that says (a rule's or a group's ARN,
+        an owner id, an interface's zone): exemptions may be scoped by them, restore commands name
+        the region."""
+        self.account = self.account or account
+        self.region = self.region or region
 
     # --- second pass: the rules, streamed --------------------------------------------------------
 
@@ -406,14 +417,22 @@ def _checked(convert: Any, value: Mapping[str, Any], key: str) -> Any:
         raise DescribeError(f"not what AWS prints ({error})") from None
 
 
-def _account_and_region(value: Mapping[str, Any]) -> tuple[str | None, str | None]:
+_REGION_OF_ZONE = re.compile(r"^([a-z]{2}(?:-[a-z]+)+-[0-9]+)")
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _account_and_region(
+    value: Mapping[str, Any], arn_key: str = "SecurityGroupRuleArn", owner_key: str = "GroupOwnerId"
+) -> tuple[str | None, str | None]:
     """``arn:aws:ec2:eu-west-1:111122223333:security-group-rule/sgr-...`` -> (account, region)."""
-    arn = value.get("SecurityGroupRuleArn")
+    arn = value.get(arn_key)
     parts = arn.split(":") if isinstance(arn, str) else []
-    owner = value.get("GroupOwnerId")
-    account = parts[4] if len(parts) > 5 and parts[4] else owner if isinstance(owner, str) else None
-    region = parts[3] if len(parts) > 5 and parts[3] else None
-    return account, region
+    if len(parts) > 5 and parts[3] and parts[4]:
+        return parts[4], parts[3]
+    return _text(value.get(owner_key)), None
 
 
 def _unreadable(error: Exception) -> str:
