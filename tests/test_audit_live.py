@@ -97,11 +97,13 @@ def test_from_a_saved_dump_gives_the_same_findings_as_the_live_sweep(
         "--region", REGION, "--baseline", baseline_file, "--output", str(tmp_path / "live.json")
     )
     assert status == 1
-    assert live["origin"] == "live" and live["mode"] == "report"
+    assert live["origin"] == "live"
+    assert live["mode"] == "report"
     assert (live["account"], live["region"]) == (ACCOUNT, REGION)
     assert {f["rule_id"] for g in live["groups"] for f in g["findings"]} == region.violating()
     assert all(f["action"] in ("would-revoke", "reported") for g in live["groups"] for f in g["findings"])
-    assert live["totals"]["rules"] == 2000 and live["totals"]["groups"] == 200
+    assert live["totals"]["rules"] == 2000
+    assert live["totals"]["groups"] == 200
 
     files = save_dump(region.ec2, tmp_path / "dump")
     with mock_aws():  # a different, empty AWS: --from must not ask it anything
@@ -144,6 +146,8 @@ def test_all_regions_audits_every_enabled_region(region: Region, baseline_file: 
         "--all-regions", "--baseline", baseline_file, "--output", str(tmp_path / "all.json")
     )
     names = [r["region"] for r in reports]
-    assert REGION in names and "us-east-1" in names and names == sorted(names)
+    assert REGION in names
+    assert "us-east-1" in names
+    assert names == sorted(names)
     assert all(r["account"] == ACCOUNT for r in reports)
     assert status == 1
