@@ -141,11 +141,12 @@ def test_no_rules_at_all_is_unreadable_input(dump: dict[str, str]) -> None:
     assert "no security-group rules in the files given" in result.stderr
 
 
-def test_json_is_an_array_of_sweep_reports_and_jsonl_one_per_line(dump: dict[str, str]) -> None:
+def test_json_is_an_array_of_sweep_reports_and_jsonl_streams_findings_then_the_report(
+    dump: dict[str, str],
+) -> None:
     as_json = audit("--from", dump["rules"], dump["groups"], "--format", "json")
     as_jsonl = audit("--from", dump["rules"], dump["groups"], "--format", "jsonl")
     [report] = json.loads(as_json.stdout)
-    [line] = as_jsonl.stdout.splitlines()
     assert report["version"] == "sgguard.sweep/1"
     assert report["origin"] == "dump"
     assert (report["account"], report["region"]) == ("111122223333", "eu-west-1")
@@ -154,10 +155,17 @@ def test_json_is_an_array_of_sweep_reports_and_jsonl_one_per_line(dump: dict[str
     [worst] = [g for g in report["groups"] if g["findings"]]
     assert worst["group_id"] == "sg-0000000000000000a"
     assert worst["findings"][0]["action"] == "would-revoke"
-    same = json.loads(line)
+
+    finding_line, report_line = (json.loads(line) for line in as_jsonl.stdout.splitlines())
+    assert finding_line.pop("type") == "finding"
+    assert (finding_line.pop("account"), finding_line.pop("region")) == ("111122223333", "eu-west-1")
+    assert finding_line == worst["findings"][0]
+    assert report_line.pop("type") == "report"
     for moving in ("sweep_id", "started_at", "finished_at"):
-        same.pop(moving), report.pop(moving)
-    assert same == report
+        report_line.pop(moving), report.pop(moving)
+    for entry in report["groups"]:  # streamed above, not repeated in the report line
+        entry["findings"] = []
+    assert report_line == report
 
 
 def test_output_file_and_html_escapes_every_value(dump: dict[str, str], tmp_path: Path) -> None:
@@ -199,9 +207,15 @@ def test_live_without_credentials_says_what_to_do() -> None:
     clean(result)
 
 
-def test_ctrl_c_exits_130_cleanly() -> None:
+def test_a_device_is_written_to_never_replaced(dump: dict[str, str]) -> None:
+    result = audit("--from", dump["rules"], dump["groups"], "--format", "jsonl", "--output", os.devnull)
+    assert result.returncode == 1
+    assert stat.S_ISCHR(os.stat(os.devnull).st_mode)
+
+
+def test_ctrl_c_exits_130_cleanly_and_leaves_no_half_report(tmp_path: Path) -> None:
     process = subprocess.Popen(
-        [SGGUARD, "audit", "--from", "-"],
+        [SGGUARD, "audit", "--from", "-", "--output", str(tmp_path / "report.txt")],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -216,6 +230,7 @@ def test_ctrl_c_exits_130_cleanly() -> None:
     assert process.returncode == 130, err
     assert err.decode().strip() == "sgguard: interrupted"
     assert out == b""
+    assert list(tmp_path.iterdir()) == []
 
 
 def _run_json(*args: str) -> Any:

@@ -9,6 +9,7 @@ make no sense there and are usage errors.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import tempfile
@@ -19,8 +20,8 @@ from typing import Any, TextIO
 
 from chalicelib.baseline import DEFAULT_PRESET, Baseline, BaselineError, load_baseline
 from chalicelib.rules import Rule
-from chalicelib.sweep.render import FORMATS, as_json, as_jsonl, as_text
-from chalicelib.sweep.report import SweepReport
+from chalicelib.sweep.render import FORMATS, as_json, as_text
+from chalicelib.sweep.report import SweepFinding, SweepMode, SweepReport
 
 OK, VIOLATIONS, USAGE, INTERRUPTED = 0, 1, 2, 130
 
@@ -91,26 +92,36 @@ def run(args: argparse.Namespace) -> int:
         for message in error.errors:
             print(f"sgguard: {error.source}: {message}", file=sys.stderr)
         return USAGE
+    try:
+        out = Output(args.output)
+    except OSError as error:
+        print(f"sgguard: cannot write {args.output}: {error.strerror or error}", file=sys.stderr)
+        return USAGE
     progress = Progress(sys.stderr) if sys.stderr.isatty() else None
+    sink = Sink(out.stream, args.format)
     try:
         if args.dumps is not None:
-            reports, problems = _audit_dumps(args.dumps, baseline, progress)
+            reports, problems = _audit_dumps(args.dumps, baseline, progress, sink)
         else:
-            reports, problems = _audit_live(args, baseline, progress)
+            reports, problems = _audit_live(args, baseline, progress, sink)
+        if progress is not None:
+            progress.clear()
+        for problem in problems:
+            print(f"sgguard: {problem}", file=sys.stderr)
+        sink.finish(reports)
+        out.commit()
     except KeyboardInterrupt:
+        out.discard()
         if progress is not None:
             progress.clear()
         done = " (rules already revoked stay revoked)" if args.fix else ""
         print(f"sgguard: interrupted{done}", file=sys.stderr)
         return INTERRUPTED
-    if progress is not None:
-        progress.clear()
-    for problem in problems:
-        print(f"sgguard: {problem}", file=sys.stderr)
-    try:
-        _write(reports, args.format, args.output)
     except OSError as error:
-        print(f"sgguard: cannot write {args.output}: {error.strerror or error}", file=sys.stderr)
+        out.discard()
+        print(
+            f"sgguard: cannot write {args.output or 'the output'}: {error.strerror or error}", file=sys.stderr
+        )
         return USAGE
     return exit_status(reports, problems)
 
@@ -123,36 +134,88 @@ def exit_status(reports: Sequence[SweepReport], problems: Sequence[object]) -> i
     return OK
 
 
-def _write(reports: Sequence[SweepReport], fmt: str, output: str | None) -> None:
-    if fmt == "html":
-        from chalicelib.sweep.html import render_html
+class Output:
+    """Where the report goes: standard output, or FILE. A regular file is written beside it and renamed
+    into place at the end, so that a reader never sees half a report and an interrupted audit leaves
+    the old one; anything else (a terminal, a pipe, /dev/null) is written to directly."""
 
-        text = render_html(reports)
-    else:
-        text = {"text": as_text, "json": as_json, "jsonl": as_jsonl}[fmt](reports)
-    if output is None or output == "-":
-        sys.stdout.write(text)
-        sys.stdout.flush()
-        return
-    directory = os.path.dirname(os.path.abspath(output))
-    handle, temporary = tempfile.mkstemp(prefix=".sgguard-", dir=directory)
-    try:
+    def __init__(self, path: str | None) -> None:
+        self._path = path
+        self._temporary: str | None = None
+        if path is None or path == "-":
+            self.stream: TextIO = sys.stdout
+            return
+        if os.path.exists(path) and not os.path.isfile(path):
+            self.stream = open(path, "w", encoding="utf-8")  # noqa: SIM115 (closed by commit/discard)
+            return
+        handle, self._temporary = tempfile.mkstemp(
+            prefix=".sgguard-", dir=os.path.dirname(os.path.abspath(path))
+        )
         umask = os.umask(0)
         os.umask(umask)
-        os.chmod(temporary, 0o666 & ~umask)  # as open() would have made it, not mkstemp's 0600
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(text)
-        os.replace(temporary, output)  # a reader never sees half a report
-    except BaseException:
-        os.unlink(temporary)
-        raise
+        os.chmod(self._temporary, 0o666 & ~umask)  # as open() would have made it, not mkstemp's 0600
+        self.stream = os.fdopen(handle, "w", encoding="utf-8")
+
+    def commit(self) -> None:
+        self.stream.flush()
+        if self.stream is sys.stdout:
+            return
+        self.stream.close()
+        if self._temporary is not None and self._path is not None:
+            os.replace(self._temporary, self._path)
+            self._temporary = None
+
+    def discard(self) -> None:
+        if self.stream is not sys.stdout:
+            self.stream.close()
+        if self._temporary is not None:
+            os.unlink(self._temporary)
+            self._temporary = None
+
+
+class Sink:
+    """Writes the chosen format. ``jsonl`` streams: each violating rule is a line as soon as it is
+    judged (``"type": "finding"``), then one ``"type": "report"`` line per region whose groups list
+    no findings, so memory stays flat whatever the size of the dump. The other formats are one whole
+    document, written at the end."""
+
+    def __init__(self, stream: TextIO, fmt: str) -> None:
+        self.stream = stream
+        self.format = fmt
+
+    @property
+    def streams(self) -> bool:
+        return self.format == "jsonl"
+
+    def finding_writer(
+        self, account: str | None, region: str | None
+    ) -> Callable[[SweepFinding], None] | None:
+        if not self.streams:
+            return None
+        head = json.dumps({"type": "finding", "account": account, "region": region})[:-1]
+
+        def write(finding: SweepFinding) -> None:
+            self.stream.write(head + ", " + finding.model_dump_json()[1:] + "\n")
+
+        return write
+
+    def finish(self, reports: Sequence[SweepReport]) -> None:
+        if self.format == "jsonl":
+            for report in reports:
+                self.stream.write('{"type": "report", ' + report.model_dump_json()[1:] + "\n")
+        elif self.format == "html":
+            from chalicelib.sweep.html import render_html
+
+            self.stream.write(render_html(reports))
+        else:
+            self.stream.write(as_json(reports) if self.format == "json" else as_text(reports))
 
 
 # --- saved output ---------------------------------------------------------------------------------
 
 
 def _audit_dumps(
-    paths: Sequence[str], baseline: Baseline, progress: Progress | None
+    paths: Sequence[str], baseline: Baseline, progress: Progress | None, sink: Sink
 ) -> tuple[list[SweepReport], list[str]]:
     from chalicelib.sweep.dump import Dump
     from chalicelib.sweep.engine import sweep_dump
@@ -171,6 +234,8 @@ def _audit_dumps(
             region=dump.region,
             prefix_lists=dump.prefix_lists,
             interfaces=dump.interfaces if dump.interfaces else None,
+            on_finding=sink.finding_writer(dump.account, dump.region),
+            keep_findings=not sink.streams,
         )
         problems = [str(p) for p in [*dump.problems, *dump.missing_pages()]]
         if not dump.rules_read and not problems:
@@ -185,7 +250,7 @@ def _audit_dumps(
 
 
 def _audit_live(
-    args: argparse.Namespace, baseline: Baseline, progress: Progress | None
+    args: argparse.Namespace, baseline: Baseline, progress: Progress | None, sink: Sink
 ) -> tuple[list[SweepReport], list[str]]:
     from chalicelib.sweep import caller
 
@@ -201,15 +266,26 @@ def _audit_live(
     for region in regions:
         if progress is not None:
             progress.show(f"{region}: sweeping")
-        reports.append(_sweep_live(region, account, baseline, "enforce" if args.fix else "report"))
+        reports.append(_sweep_live(region, account, baseline, "enforce" if args.fix else "report", sink))
     return reports, problems
 
 
-def _sweep_live(region: str, account: str | None, baseline: Baseline, mode: Any) -> SweepReport:
+def _sweep_live(
+    region: str, account: str | None, baseline: Baseline, mode: SweepMode, sink: Sink
+) -> SweepReport:
     from chalicelib.sweep.aws import LiveSweepAws
     from chalicelib.sweep.shell import sweep_region
 
-    return sweep_region(LiveSweepAws(region), baseline, account=account, region=region, mode=mode).report
+    run = sweep_region(
+        LiveSweepAws(region),
+        baseline,
+        account=account,
+        region=region,
+        mode=mode,
+        on_finding=sink.finding_writer(account, region),
+        keep_findings=not sink.streams,
+    )
+    return run.report
 
 
 # --- progress -------------------------------------------------------------------------------------

@@ -118,7 +118,7 @@ def _report(report: SweepReport) -> str:
     if not report.complete:
         parts.append('<p class="alert">Incomplete: the counts cover only what was read.</p>')
     parts.append(f'<p class="meta" id="counts">{_e(counts_line(report))}</p>')
-    groups_violating = sum(1 for g in report.groups if g.findings)
+    groups_violating = sum(1 for g in report.groups if g.violating)
     cards = [
         ("rules judged", t.rules, False),
         ("violating rules", t.violating, t.violating > 0),
@@ -189,7 +189,7 @@ def _controls_table(controls: Sequence[ControlCount], with_new: bool) -> str:
 
 
 def _groups(report: SweepReport) -> str:
-    violating = [g for g in report.groups if g.findings]
+    violating = [g for g in report.groups if g.violating]
     if not violating:
         return ""
     parts = [f"<h2>Groups with violating rules, most exposed first ({len(violating):,})</h2>"]

@@ -1,15 +1,16 @@
 """``sgguard audit``'s text, json and jsonl output: renderings of :class:`SweepReport`, nothing re-judged.
 
 ``json`` is one JSON array of reports (one per account and region audited, so its shape never depends
-on how many regions were asked for); ``jsonl`` is one report per line, like replay's one decision per
-line; ``text`` is for people: what is open, where it is exposed, and how to put back what was revoked.
+on how many regions were asked for); ``jsonl`` (written as it goes by the command, see
+:class:`chalicelib.sweep.cli.Sink`) is one line per violating rule, then one per report; ``text`` is
+for people: what is open, where it is exposed, and how to put back what was revoked.
 """
 
 from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 from chalicelib.baseline import SEVERITY_ORDER
 from chalicelib.notify import ACTION_WORDS, restore_command, rule_words
@@ -22,10 +23,6 @@ SWEEP_ACTION_WORDS = {**ACTION_WORDS, "would-revoke": "would revoke"}
 
 def as_json(reports: Sequence[SweepReport]) -> str:
     return json.dumps([r.to_json_dict() for r in reports], indent=2, ensure_ascii=False) + "\n"
-
-
-def as_jsonl(reports: Iterable[SweepReport]) -> str:
-    return "".join(r.model_dump_json() + "\n" for r in reports)
 
 
 def where(report: SweepReport) -> str:
