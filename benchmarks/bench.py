@@ -276,6 +276,176 @@ print(elapsed, sum(f.violates for f in findings), peak_kb)
     )
 
 
+_RULE = """        {{
+            "SecurityGroupRuleId": "{rule_id}",
+            "GroupId": "{group}",
+            "GroupOwnerId": "111122223333",
+            "IsEgress": {egress},
+            "IpProtocol": "{protocol}",
+            "FromPort": {low},
+            "ToPort": {high},
+            {source},
+            "Description": "{description}",
+            "Tags": [],
+            "SecurityGroupRuleArn": "arn:aws:ec2:eu-west-1:111122223333:security-group-rule/{rule_id}"
+        }}"""
+_GROUP = """        {{
+            "Description": "{name} tier",
+            "GroupName": "{name}",
+            "IpPermissions": [],
+            "OwnerId": "111122223333",
+            "GroupId": "{group}",
+            "IpPermissionsEgress": [],
+            "Tags": [],
+            "VpcId": "vpc-{vpc:017x}",
+            "SecurityGroupArn": "arn:aws:ec2:eu-west-1:111122223333:security-group/{group}"
+        }}"""
+S3_LIST = "pl-6da54004"
+
+
+def _estate_rules(
+    rng: Any, group: str, default: bool, legacy: bool, others: Sequence[str]
+) -> list[dict[str, Any]]:
+    """One group's rules, as an estate has them: mostly group references and private ranges, web ports
+    open to the world, AWS's egress-to-anywhere; what breaks the baseline sits in a few neglected
+    ("legacy") groups (SSH or RDP from anywhere, a database on an internet-wide block) and in VPCs'
+    default groups left with AWS's own rules."""
+    world = '"CidrIpv4": "0.0.0.0/0"'
+    made = [{"egress": "true", "protocol": "-1", "low": -1, "high": -1, "source": world}]
+    if default:  # AWS's own default-group rules, left in place: EC2.2 flags both
+        made.append(
+            {
+                "egress": "false",
+                "protocol": "-1",
+                "low": -1,
+                "high": -1,
+                "source": f'"ReferencedGroupInfo": {{"GroupId": "{group}", "UserId": "111122223333"}}',
+            }
+        )
+        return made
+    for _ in range(rng.randint(6, 12)):
+        roll = rng.random()
+        port = rng.choice((443, 8080, 5432, 6379, 3306, 9200, 22, 25, 53, 8443))
+        low = high = port
+        if roll < 0.36:
+            peer = rng.choice(others)
+            source = f'"ReferencedGroupInfo": {{"GroupId": "{peer}", "UserId": "111122223333"}}'
+        elif roll < 0.68:
+            cidr = rng.choice(
+                ("10.0.0.0/8", "10.20.0.0/16", "172.16.0.0/12", "192.168.1.0/24", "10.1.2.0/24")
+            )
+            source = f'"CidrIpv4": "{cidr}"'
+        elif roll < 0.73:
+            source, low, high = f'"PrefixListId": "{S3_LIST}"', 443, 443
+        elif roll < (0.8 if legacy else 1.0):
+            source, low, high = world, rng.choice((80, 443)), 0
+            high = low
+        else:  # the few that break it
+            low = high = rng.choice((22, 3389, 5432))
+            source = rng.choice((world, '"CidrIpv6": "::/0"', '"CidrIpv4": "11.0.0.0/8"'))
+        made.append({"egress": "false", "protocol": "tcp", "low": low, "high": high, "source": source})
+    return made
+
+
+def write_describe_dump(directory: Path, rules: int, seed: int = 5) -> dict[str, Any]:
+    """`aws ec2 describe-security-group-rules` / `-groups` / `describe-managed-prefix-lists` output of an
+    estate with about ``rules`` rules (as the AWS CLI prints it: indent 4), written with a template
+    (json.dumps of a million rules would take longer than the audit)."""
+    import random
+
+    rng = random.Random(seed)
+    directory.mkdir(parents=True, exist_ok=True)
+    groups: list[str] = []
+    count = 0
+    with (directory / "rules.json").open("w") as out:
+        out.write('{\n    "SecurityGroupRules": [\n')
+        first = True
+        while count < rules:
+            group = f"sg-{len(groups):017x}"
+            default = len(groups) % 50 == 0
+            legacy = rng.random() < 0.06
+            groups.append(group)
+            recent = groups[-40:]
+            for rule in _estate_rules(rng, group, default, legacy, recent):
+                if count >= rules:
+                    break
+                rule_id = f"sgr-{count:017x}"
+                out.write(("" if first else ",\n") + _RULE.format(rule_id=rule_id, group=group,
+                          description="managed by terraform" if count % 3 else "", **rule))  # fmt: skip
+                first = False
+                count += 1
+        out.write("\n    ]\n}\n")
+    with (directory / "groups.json").open("w") as out:
+        out.write('{\n    "SecurityGroups": [\n')
+        out.write(",\n".join(
+            _GROUP.format(group=g, name="default" if i % 50 == 0 else f"app-{i}", vpc=i // 50)
+            for i, g in enumerate(groups)
+        ))  # fmt: skip
+        out.write("\n    ]\n}\n")
+    lists = {"PrefixLists": [{"PrefixListId": S3_LIST, "AddressFamily": "IPv4", "State": "create-complete",
+             "PrefixListName": "com.amazonaws.eu-west-1.s3", "OwnerId": "AWS"}]}  # fmt: skip
+    (directory / "prefix-lists.json").write_text(json.dumps(lists, indent=4))
+    return {"rules": count, "groups": len(groups)}
+
+
+def _run_measured(command: Sequence[str]) -> tuple[float, float, float]:
+    """Wall seconds, CPU seconds and peak RSS (MB) of one child process, from its own rusage (wait4),
+    so that neither the benchmark's parent nor another child's peak is counted."""
+    start = time.perf_counter()
+    with open(os.devnull, "wb") as null:
+        process = subprocess.Popen(command, stdout=null, stderr=subprocess.PIPE, cwd=ROOT)
+        _, status, usage = os.wait4(process.pid, 0)
+    wall = time.perf_counter() - start
+    if os.waitstatus_to_exitcode(status) not in (0, 1):  # 1: violations found, as expected
+        raise RuntimeError(f"{command[0]} failed: {process.stderr.read().decode() if process.stderr else ''}")
+    if process.stderr:
+        process.stderr.close()
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
+
+
+def bench_audit(rules: int, runs: int, workdir: Path) -> list[Result]:
+    """`sgguard audit --from` over a saved describe dump, against `json.load` of its rules file."""
+    directory = workdir / "dump"
+    made = write_describe_dump(directory, rules)
+    dump = directory / "rules.json"
+    size_mb = dump.stat().st_size / 1e6
+    load = [PY, "-c", f"import gc, json; gc.disable(); json.load(open({str(dump)!r}))"]
+    out = workdir / "audit.jsonl"
+    audit = [SGGUARD, "audit", "--from", str(dump), str(directory / "groups.json"),
+             str(directory / "prefix-lists.json"), "--format", "jsonl", "--output", str(out)]  # fmt: skip
+    references, audits = [], []
+    for _ in range(runs):  # interleaved, so that a busy moment of the machine hits both alike
+        references.append(_run_measured(load))
+        audits.append(_run_measured(audit))
+    ref_wall = statistics.median(r[0] for r in references)
+    ref_cpu = statistics.median(r[1] for r in references)
+    wall = statistics.median(a[0] for a in audits)
+    cpu = statistics.median(a[1] for a in audits)
+    peak = max(a[2] for a in audits)
+    violating = sum(1 for line in out.open() if line.startswith('{"type": "finding"'))
+    ratio = wall / ref_wall
+    return [
+        Result(
+            f"audit --from: {made['rules']:,}-rule describe dump / json.load",
+            f"{ratio:.2f}",
+            "<= 2.0",
+            ratio <= 2.0,
+            f"{size_mb:.0f} MB, {made['groups']:,} groups, {violating:,} violating; audit {wall:.2f} s "
+            f"({made['rules'] / wall:,.0f} rules judged/s, CPU {cpu:.2f} s), json.load with gc off "
+            f"{ref_wall:.2f} s (CPU {ref_cpu:.2f} s, its peak {max(r[2] for r in references):,.0f} MB); "
+            f"CPU ratio {cpu / ref_cpu:.2f}",
+        ),
+        Result(
+            "audit --from: peak memory",
+            f"{peak:.0f} MB",
+            "< 200 MB",
+            peak < 200,
+            f"the sgguard process's own peak RSS (wait4 rusage), --format jsonl streaming findings; "
+            f"the dump is {size_mb:.0f} MB",
+        ),
+    ]
+
+
 def machine() -> str:
     cpu = "unknown CPU"
     try:
@@ -370,6 +540,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             ("AWS calls", bench_aws_calls),
             ("package", lambda: bench_package(workdir)),
             ("sweep", lambda: bench_sweep(10_000 if args.quick else 100_000)),
+            ("audit", lambda: bench_audit(100_000 if args.quick else 1_000_000, 3, workdir)),
         ]
         for label, step in steps:
             print(f"... {label}", file=sys.stderr, flush=True)

@@ -413,10 +413,60 @@ def _object_members(buffer: _Buffer, document: int, arrays: frozenset[str]) -> I
 def _elements(buffer: _Buffer, document: int, name: str | None) -> Iterator[Member]:
     index = 0
     if buffer.peek() != "]":
+        checked_until = -1  # buffer offset up to which a batch failed: decode one by one until there
         while True:
+            batch = _batch(buffer) if buffer.pos > checked_until else None
+            if batch is not None:
+                values, next_pos = batch
+                if values is None:  # not a run of whole elements: one by one past the failed cut
+                    checked_until = next_pos
+                else:
+                    for value in values:
+                        yield Member(document, name, index, value)
+                        index += 1
+                    buffer.pos = next_pos
+                    continue
             yield Member(document, name, index, buffer.decode())
             index += 1
             if buffer.peek() != ",":
                 break
             buffer.pos += 1
     buffer.take("]", "',' or ']' after an element")
+
+
+_BATCH_MIN_CHARS = 64 << 10
+_CUT_TRIES = 16
+_FAILED_TRIES = 2
+
+
+def _batch(buffer: _Buffer) -> tuple[list[Any] | None, int] | None:
+    """Many object elements decoded by one ``json.loads``: the buffer up to a ``}`` followed by ``,``
+    and ``{`` (the likely end of an element and start of the next), wrapped in brackets. Sound whatever
+    the text: if the cut fell inside a string or a nested value, the wrapped text is not JSON (an
+    unclosed string, an unbalanced bracket) and an earlier cut is tried, then one by one; if it
+    parses, it is exactly the elements before the cut. None: nothing worth a batch here;
+    ``(None, cut)``: the batch failed (decode one by one up to ``cut``)."""
+    if len(buffer.text) - buffer.pos < _BATCH_MIN_CHARS and not buffer.eof:
+        buffer.fill()
+    text, start = buffer.text, buffer.pos
+    if len(text) - start < _BATCH_MIN_CHARS or text[start] != "{":
+        return None
+    end, failed = len(text), 0
+    for _ in range(_CUT_TRIES):
+        cut = text.rfind("}", start, end)
+        if cut <= start:
+            break
+        end = cut
+        comma = _WHITESPACE.match(text, cut + 1).end()  # type: ignore[union-attr]
+        if comma >= len(text) or text[comma] != ",":
+            continue
+        after = _WHITESPACE.match(text, comma + 1).end()  # type: ignore[union-attr]
+        if after >= len(text) or text[after] != "{":
+            continue
+        try:
+            return json.loads("[" + text[start : cut + 1] + "]"), comma + 1
+        except ValueError:
+            failed += 1
+            if failed >= _FAILED_TRIES:
+                return None, cut
+    return None

@@ -45,35 +45,118 @@ def rule_from_describe(item: Mapping[str, Any]) -> Rule:
     )
 
 
+_SOURCES: dict[tuple[str, str], Source] = {}
+"""Sources seen, by (field, value as written): a region repeats the same few thousand sources over
+its rules, so each is parsed and built once (bounded: cleared past ``_SOURCES_LIMIT``)."""
+_SOURCES_LIMIT = 100_000
+
+
+def _source(field: str, value: str) -> Source:
+    key = (field, value)
+    found = _SOURCES.get(key)
+    if found is None:
+        if len(_SOURCES) >= _SOURCES_LIMIT:
+            _SOURCES.clear()
+        if field == "CidrIpv4":
+            found = Source("cidr_ipv4", canonical_cidr(value))
+        elif field == "CidrIpv6":
+            found = Source("cidr_ipv6", canonical_cidr(value))
+        elif field == "PrefixListId":
+            found = Source("prefix_list", value)
+        else:
+            found = Source("security_group", value)
+        _SOURCES[key] = found
+    return found
+
+
 def checked_rule(item: object, where: str = "rule") -> Rule:
     """:func:`rule_from_describe` for input nobody vouched for (a dump file): a clear error naming the
-    field instead of a KeyError, and nothing judged from half a rule."""
+    field instead of a KeyError, and nothing judged from half a rule (a direction that is not a
+    boolean, a rule without a source). One pass of type checks, then the rule; a million dump
+    entries go through here, so the explanation is worked out only for an entry that fails."""
     if not isinstance(item, Mapping):
-        raise DescribeError(f"{where}: expected an object of SecurityGroupRules, got {type(item).__name__}")
+        raise _explain(item, where)
+    get = item.get
+    group_id, protocol, egress = get("GroupId"), get("IpProtocol"), get("IsEgress")
+    from_port, to_port = get("FromPort"), get("ToPort")
+    cidr4, cidr6, list_id = get("CidrIpv4"), get("CidrIpv6"), get("PrefixListId")
+    rule_id, arn, description = get("SecurityGroupRuleId"), get("SecurityGroupRuleArn"), get("Description")
+    if (
+        type(group_id) is not str
+        or (type(protocol) is not str and type(protocol) is not int)
+        or type(egress) is not bool
+        or (from_port is not None and type(from_port) is not int)
+        or (to_port is not None and type(to_port) is not int)
+        or (cidr4 is not None and type(cidr4) is not str)
+        or (cidr6 is not None and type(cidr6) is not str)
+        or (list_id is not None and type(list_id) is not str)
+        or (rule_id is not None and type(rule_id) is not str)
+        or (arn is not None and type(arn) is not str)
+        or (description is not None and type(description) is not str)
+    ):
+        raise _explain(item, where)
+    try:
+        protocol = normalise_protocol(protocol)
+        if cidr4:
+            source = _source("CidrIpv4", cidr4)
+        elif cidr6:
+            source = _source("CidrIpv6", cidr6)
+        elif list_id:
+            source = _source("PrefixListId", list_id)
+        else:
+            referenced = get("ReferencedGroupInfo")
+            peer = referenced.get("GroupId") if isinstance(referenced, Mapping) else None
+            if type(peer) is not str or not peer:
+                raise ValueError("no source")
+            source = _source("GroupId", peer)
+    except ValueError:
+        raise _explain(item, where) from None
+    all_traffic = protocol == "-1"
+    return Rule(
+        group_id,
+        "egress" if egress else "ingress",
+        protocol,
+        None if all_traffic else from_port,
+        None if all_traffic else to_port,
+        source,
+        rule_id,
+        arn,
+        description,
+    )
+
+
+def _explain(item: object, where: str) -> DescribeError:
+    """Why :func:`checked_rule` refused an entry, naming the field (the slow path: only for bad entries)."""
+    if not isinstance(item, Mapping):
+        return DescribeError(f"{where}: expected an object of SecurityGroupRules, got {type(item).__name__}")
     for key in ("GroupId", "IpProtocol"):
         if not isinstance(item.get(key), str | int) or isinstance(item.get(key), bool):
-            raise DescribeError(f"{where}.{key}: missing or not a string")
+            return DescribeError(f"{where}.{key}: missing or not a string")
     if not isinstance(item["GroupId"], str):
-        raise DescribeError(f"{where}.GroupId: not a string")
+        return DescribeError(f"{where}.GroupId: not a string")
     for key in ("FromPort", "ToPort"):
         value = item.get(key)
         if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
-            raise DescribeError(f"{where}.{key}: {value!r} is not a port number")
+            return DescribeError(f"{where}.{key}: {value!r} is not a port number")
     for key in ("CidrIpv4", "CidrIpv6", "PrefixListId", "SecurityGroupRuleId", "Description"):
         value = item.get(key)
         if value is not None and not isinstance(value, str):
-            raise DescribeError(f"{where}.{key}: {value!r} is not a string")
+            return DescribeError(f"{where}.{key}: {value!r} is not a string")
     try:
         normalise_protocol(item["IpProtocol"])
     except ValueError as error:
-        raise DescribeError(f"{where}.IpProtocol: {error}") from None
+        return DescribeError(f"{where}.IpProtocol: {error}")
     for key in ("CidrIpv4", "CidrIpv6"):
         if item.get(key):
             try:
                 canonical_cidr(item[key])
             except ValueError as error:
-                raise DescribeError(f"{where}.{key}: {error}") from None
-    return rule_from_describe(item)
+                return DescribeError(f"{where}.{key}: {error}")
+    if type(item.get("IsEgress")) is not bool:
+        return DescribeError(f"{where}.IsEgress: {item.get('IsEgress')!r} is not true or false")
+    return DescribeError(
+        f"{where}: no source: expected one of CidrIpv4, CidrIpv6, PrefixListId, ReferencedGroupInfo.GroupId"
+    )
 
 
 @dataclass(frozen=True, slots=True)

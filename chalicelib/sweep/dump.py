@@ -110,6 +110,7 @@ class Dump:
         self.account: str | None = None
         self.region: str | None = None
         self.rules_read = 0
+        self._arn_prefix = "\0"  # "arn:aws:ec2:REGION:ACCOUNT:" once a rule of the dump's place is seen
         self._files: list[_File] = []
         self._spooled: list[str] = []
         self._pages: dict[Kind, set[tuple[str, int]]] = {}
@@ -157,8 +158,8 @@ class Dump:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _members(self, file: _File) -> Iterator[tuple[Kind | None, str, jsonstream.Member]]:
-        """Every member of a file with its kind and where it is ("rules.json: SecurityGroupRules[3]")."""
+    def _members(self, file: _File) -> Iterator[tuple[Kind | None, jsonstream.Member]]:
+        """Every member of a file with its kind (by member name, or by a bare array's first entry)."""
         try:
             with open(file.path, "rb") as raw:
                 binary: IO[bytes] = io.BufferedReader(raw)
@@ -168,18 +169,23 @@ class Dump:
                 bare: Kind | None = None
                 for member in jsonstream.members(text, _MEMBERS):
                     name = member.name
-                    if name is None and member.index is not None:
+                    if name is not None:
+                        yield ARRAYS.get(name), member
+                    elif member.index is not None:
                         bare = bare if member.index else kind_of_entry(member.value)
-                        kind = bare
-                        label = f"{file.name}: [{member.index}]"
+                        yield bare, member
                     else:
-                        kind = ARRAYS.get(name) if name is not None else None
-                        label = f"{file.name}: {name or 'value'}"
-                        if member.index is not None:
-                            label += f"[{member.index}]"
-                    yield kind, label, member
+                        yield None, member
         except (jsonstream.JsonStreamError, OSError, EOFError, UnicodeDecodeError, zlib.error) as error:
             self.problems.append(Problem(file.name, _unreadable(error)))
+
+    @staticmethod
+    def _where(file: _File, member: jsonstream.Member) -> str:
+        """ "rules.json: SecurityGroupRules[3]" (worked out only when something is wrong there)."""
+        index = "" if member.index is None else f"[{member.index}]"
+        if member.name is None:
+            return f"{file.name}: {index or 'value'}"
+        return f"{file.name}: {member.name}{index}"
 
     # --- first pass: what the rules are judged with ----------------------------------------------
 
@@ -191,8 +197,9 @@ class Dump:
         self._resolve_entries()
 
     def _read_context(self, file: _File) -> None:
-        for kind, where, member in self._members(file):
+        for kind, member in self._members(file):
             file.read_before_rules += 1
+            where = self._where(file, member)
             if self._paging(file, kind, member):
                 continue
             if member.name == _LIST_ID and member.index is None:
@@ -343,52 +350,56 @@ class Dump:
         for file in self._files:
             if "rules" not in file.kinds:
                 continue
-            for position, (kind, where, member) in enumerate(self._members(file)):
+            for position, (kind, member) in enumerate(self._members(file)):
+                if kind == "rules" and member.index:  # the common case first: a rule, not the first
+                    try:
+                        rule = checked_rule(member.value, "entry")
+                    except DescribeError as error:
+                        self._bad(file, member, str(error).removeprefix("entry").lstrip(".: "))
+                        continue
+                    if rule.rule_arn is not None and not rule.rule_arn.startswith(self._arn_prefix):
+                        wrong = self._elsewhere(rule.rule_arn)
+                        if wrong is not None:
+                            self._bad(file, member, wrong)
+                            continue
+                    self.rules_read += 1
+                    yield rule
+                    continue
                 if position < file.read_before_rules:
                     continue  # read by the first pass
                 if self._paging(file, kind, member) or member.index is None or kind is None:
                     continue
                 if kind != "rules":
-                    self.problems.append(
-                        Problem(where, f"give the output of {COMMANDS[kind]} in a file of its own")
-                    )
+                    self._bad(file, member, f"give the output of {COMMANDS[kind]} in a file of its own")
                     continue
-                value = member.value
                 try:
-                    rule = checked_rule(value, "entry")
+                    rule = checked_rule(member.value, "entry")
                 except DescribeError as error:
-                    self.problems.append(Problem(where, str(error).removeprefix("entry").lstrip(".: ")))
+                    self._bad(file, member, str(error).removeprefix("entry").lstrip(".: "))
                     continue
-                wrong = _half_a_rule(value, rule) or self._elsewhere(value)
+                wrong = self._elsewhere(rule.rule_arn) if rule.rule_arn else None
                 if wrong is not None:
-                    self.problems.append(Problem(where, wrong))
+                    self._bad(file, member, wrong)
                     continue
                 self.rules_read += 1
                 yield rule
 
-    def _elsewhere(self, value: Mapping[str, Any]) -> str | None:
-        """A rule of another account or region than the dump's first: judged with the wrong facts
-        (exemptions are scoped by account and region), so refused; one dump per account and region."""
-        arn = value.get("SecurityGroupRuleArn")
-        if not isinstance(arn, str) or self.account is None:
+    def _bad(self, file: _File, member: jsonstream.Member, message: str) -> None:
+        self.problems.append(Problem(self._where(file, member), message))
+
+    def _elsewhere(self, arn: str) -> str | None:
+        """A rule of another account or region than the dump's: judged with the wrong facts (exemptions
+        are scoped by account and region), so refused; one dump per account and region."""
+        account, region = _account_and_region({"SecurityGroupRuleArn": arn})
+        if account is None or self.account is None:
             return None
-        account, region = _account_and_region(value)
         if (account, region) != (self.account, self.region):
             return (
-                f"a rule of {account or '?'} in {region or '?'}, while the dump's first rule is of "
+                f"a rule of {account or '?'} in {region or '?'}, while the dump is of "
                 f"{self.account} in {self.region}: give one account and region per audit"
             )
+        self._arn_prefix = ":".join(arn.split(":")[:5]) + ":"  # later rules: one startswith
         return None
-
-
-def _half_a_rule(value: Mapping[str, Any], rule: Rule) -> str | None:
-    """What the canonical conversion lets through but a dump must not: a direction that is not a
-    boolean (``"false"`` is truthy), a rule without a source (judged as nothing, it would pass)."""
-    if type(value.get("IsEgress")) is not bool:
-        return f"IsEgress: {value.get('IsEgress')!r} is not true or false"
-    if rule.source.value == "?":
-        return "no source: expected one of CidrIpv4, CidrIpv6, PrefixListId, ReferencedGroupInfo.GroupId"
-    return None
 
 
 class _Known(dict[str, PrefixList | str]):
