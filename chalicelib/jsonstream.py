@@ -434,6 +434,12 @@ def _elements(buffer: _Buffer, document: int, name: str | None) -> Iterator[Memb
     buffer.take("]", "',' or ']' after an element")
 
 
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+_strict = json.JSONDecoder(parse_constant=_no_constants)
+"""For batches: NaN/Infinity (Python's decoder takes them, JSON has none) fail the batch."""
 _BATCH_MIN_CHARS = 64 << 10
 _CUT_TRIES = 16
 _FAILED_TRIES = 2
@@ -464,8 +470,8 @@ def _batch(buffer: _Buffer) -> tuple[list[Any] | None, int] | None:
         if after >= len(text) or text[after] != "{":
             continue
         try:
-            return json.loads("[" + text[start : cut + 1] + "]"), comma + 1
-        except ValueError:
+            return _strict.decode("[" + text[start : cut + 1] + "]"), comma + 1
+        except (ValueError, RecursionError):  # not whole elements, or hostile: one by one decides
             failed += 1
             if failed >= _FAILED_TRIES:
                 return None, cut

@@ -258,3 +258,14 @@ def test_memory_stays_bounded_while_rules_stream(tmp_path: Path) -> None:
     small = _streaming_peak(tmp_path / "small.json", 10_000)
     big = _streaming_peak(tmp_path / "big.json", 40_000)
     assert big < small * 1.5 + (1 << 20), (small, big)
+
+
+def test_a_hostile_nesting_is_a_problem_not_a_crash(tmp_path: Path) -> None:
+    path = tmp_path / "deep.json"
+    path.write_text(
+        '{"SecurityGroupRules": [' + json.dumps(rule(1)) + ', {"x": ' + "[" * 100_000 + "]" * 100_000 + "}]}"
+    )
+    dump, found = read(str(path))
+    assert len(found) == 1
+    [problem] = messages(dump)
+    assert problem.startswith(str(path))

@@ -148,3 +148,51 @@ def test_members_of_a_bare_array_empty_object_and_scalars() -> None:
 def test_members_errors_say_where(text: str, where: str) -> None:
     with pytest.raises(JsonStreamError, match=where):
         _members(text)
+
+
+@pytest.mark.parametrize("chunk", [70_000, 1 << 20])
+@pytest.mark.parametrize("indent", [None, 4])
+def test_members_in_batches_are_exactly_the_elements_whatever_they_hold(
+    chunk: int, indent: int | None
+) -> None:
+    """Big arrays are decoded many elements at a time; text that looks like an element boundary inside
+    strings and nested values (``}, {``) must never cut an element."""
+    import random
+
+    rng = random.Random(7)
+    tricky = ['}, {"GroupId": "sg-1"}', '\\"}, {\\"', "}, {", "}\n,\n{", "a\\\\", "\u00e9\u202e", "{", "]"]
+    elements = [
+        {
+            "GroupId": f"sg-{n}",
+            "Description": rng.choice(tricky) * rng.randint(0, 3),
+            "Tags": [{"Key": "k", "Value": rng.choice(tricky)} for _ in range(rng.randint(0, 2))],
+            "ReferencedGroupInfo": {"GroupId": "sg-2"} if n % 3 else None,
+        }
+        for n in range(3000)
+    ]
+    text = json.dumps({"SecurityGroupRules": elements, "NextToken": "t"}, indent=indent)
+    got = _members(text, chunk)
+    assert [v for _, name, _, v in got if name == "SecurityGroupRules"] == elements
+    assert [i for _, name, i, _ in got if name == "SecurityGroupRules"] == list(range(3000))
+    assert got[-1] == (0, "NextToken", None, "t")
+
+
+def test_a_syntax_error_inside_a_batch_is_reported_where_it_is() -> None:
+    good = ",\n".join(json.dumps({"GroupId": f"sg-{n}", "Description": "x" * 40}) for n in range(5000))
+    text = '{"SecurityGroupRules": [' + good + ', {"GroupId": "sg-x" "oops": 1}]}'
+    with pytest.raises(JsonStreamError, match="Expecting ',' delimiter"):
+        _members(text)
+
+
+def test_hostile_elements_in_a_batch_fall_back_to_one_by_one() -> None:
+    """Deep nesting or NaN inside a big array must not crash the batch decoder."""
+    good = ",\n".join(json.dumps({"GroupId": f"sg-{n}", "Description": "x" * 40}) for n in range(3000))
+    deep = "[" * 50_000 + "]" * 50_000
+    for bad, expected in ((f'{{"Deep": {deep}}}', RecursionError), ('{"Port": NaN}', None)):
+        text = '{"SecurityGroupRules": [' + good + ", " + bad + ", " + good + "]}"
+        if expected is None:
+            got = _members(text)
+            assert len(got) == 6001
+        else:
+            with pytest.raises((JsonStreamError, RecursionError)):
+                _members(text)

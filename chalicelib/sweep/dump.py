@@ -178,6 +178,8 @@ class Dump:
                         yield None, member
         except (jsonstream.JsonStreamError, OSError, EOFError, UnicodeDecodeError, zlib.error) as error:
             self.problems.append(Problem(file.name, _unreadable(error)))
+        except RecursionError:
+            self.problems.append(Problem(file.name, "not JSON sgguard reads: values nested too deep"))
 
     @staticmethod
     def _where(file: _File, member: jsonstream.Member) -> str:
