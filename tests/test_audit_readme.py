@@ -76,7 +76,7 @@ def _aws(client: Any, line: str) -> None:
 def test_every_line_of_the_audit_example_runs(
     region: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from chalicelib.sweep import caller
+    from chalicelib.adapters import caller
 
     # moto enables ~30 regions; two keep this test short (tests/test_audit_live.py sweeps them all)
     monkeypatch.setattr(caller, "enabled_regions", lambda: [REGION, "us-east-1"])

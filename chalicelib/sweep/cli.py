@@ -252,7 +252,7 @@ def _audit_dumps(
 def _audit_live(
     args: argparse.Namespace, baseline: Baseline, progress: Progress | None, sink: Sink
 ) -> tuple[list[SweepReport], list[str]]:
-    from chalicelib.sweep import caller
+    from chalicelib.adapters import caller
 
     problems: list[str] = []
     try:
