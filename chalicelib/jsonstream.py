@@ -365,6 +365,8 @@ class Member:
     name: str | None
     index: int | None
     value: Any
+    refused: str | None = None
+    """Why the element was skipped (too deep, NaN; ``value`` is then None): reading went on after it."""
 
 
 def members(stream: TextIO, arrays: frozenset[str], chunk_chars: int = CHUNK_CHARS) -> Iterator[Member]:
@@ -426,7 +428,10 @@ def _elements(buffer: _Buffer, document: int, name: str | None) -> Iterator[Memb
                         index += 1
                     buffer.pos = next_pos
                     continue
-            yield Member(document, name, index, buffer.decode())
+            try:
+                yield Member(document, name, index, buffer.decode())
+            except ValueRefused as refused:  # the buffer is past the value
+                yield Member(document, name, index, None, str(refused))
             index += 1
             if buffer.peek() != ",":
                 break

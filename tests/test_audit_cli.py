@@ -235,3 +235,15 @@ def test_ctrl_c_exits_130_cleanly_and_leaves_no_half_report(tmp_path: Path) -> N
 
 def _run_json(*args: str) -> Any:
     return json.loads(audit(*args, "--format", "json").stdout)
+
+
+def test_text_output_escapes_control_characters_from_the_dump(tmp_path: Path) -> None:
+    hostile = "web\x1b[2J\nsg-fake (ok): 0 violating rules\u202e"
+    rules = write(tmp_path / "r.json", {"SecurityGroupRules": [rule(1, Description="\x1b]0;pwned\x07")]})
+    groups = write(tmp_path / "g.json", {"SecurityGroups": [group(name=hostile)]})
+    result = audit("--from", rules, groups)
+    assert result.returncode == 1
+    assert "\x1b" not in result.stdout
+    assert "\u202e" not in result.stdout
+    assert "web\\x1b[2J\\x0asg-fake" in result.stdout  # visible, on its own line, not a forged one
+    assert not any(line.startswith("sg-fake") for line in result.stdout.splitlines())

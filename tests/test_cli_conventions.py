@@ -162,6 +162,7 @@ def test_version_comes_from_the_package_metadata() -> None:
         ["baseline", "show"],
         ["baseline", "schema"],
         ["bootstrap"],
+        ["audit"],
     ],
 )
 def test_every_help_shows_an_example(command: list[str]) -> None:

@@ -124,14 +124,20 @@ class Dump:
     def _collect(self, paths: Iterable[str], stdin: IO[bytes] | None) -> None:
         seen: set[str] = set()
         for item in sources.inputs(paths, stdin):
-            if isinstance(item, sources.Unreadable):
+            if isinstance(item, sources.Unreadable | sources.Nothing):
                 self.problems.append(Problem(item.where, item.message))
                 continue
             if item.remote:
                 self.problems.append(Problem(item.name, "--from reads local files and - only"))
                 continue
-            if not item.owned:  # standard input is read twice (context, then rules): keep it on disk
-                path = self._spool(item.open())
+            if not item.owned or not os.path.isfile(item.name):
+                # standard input or a pipe (<(zcat ...)) is read twice (context, then rules): on disk
+                stream = item.open()
+                try:
+                    path = self._spool(stream)
+                finally:
+                    if item.owned:
+                        stream.close()
             else:
                 path = os.path.realpath(item.name)
                 if path in seen:
@@ -202,6 +208,9 @@ class Dump:
         for kind, member in self._members(file):
             file.read_before_rules += 1
             where = self._where(file, member)
+            if member.refused is not None:
+                self.problems.append(Problem(where, f"refused: {member.refused}"))
+                continue
             if self._paging(file, kind, member):
                 continue
             if member.name == _LIST_ID and member.index is None:
@@ -354,6 +363,9 @@ class Dump:
                 continue
             for position, (kind, member) in enumerate(self._members(file)):
                 if kind == "rules" and member.index:  # the common case first: a rule, not the first
+                    if member.refused is not None:
+                        self._bad(file, member, f"refused: {member.refused}")
+                        continue
                     try:
                         rule = checked_rule(member.value, "entry")
                     except DescribeError as error:
@@ -373,6 +385,9 @@ class Dump:
                     continue
                 if kind != "rules":
                     self._bad(file, member, f"give the output of {COMMANDS[kind]} in a file of its own")
+                    continue
+                if member.refused is not None:
+                    self._bad(file, member, f"refused: {member.refused}")
                     continue
                 try:
                     rule = checked_rule(member.value, "entry")

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from chalicelib.baseline import SEVERITY_ORDER
 from chalicelib.notify import ACTION_WORDS, restore_command, rule_words
 from chalicelib.sweep.report import GroupReport, SweepFinding, SweepReport
+from chalicelib.terminal import printable
 
 FORMATS = ("text", "json", "jsonl", "html")
 SEVERITIES = ("CRITICAL", "HIGH", "MEDIUM", "LOW", "INFORMATIONAL")
@@ -57,6 +58,8 @@ def counts_line(report: SweepReport) -> str:
 
 
 def as_text(reports: Sequence[SweepReport]) -> str:
+    """For a terminal: every line made printable (a group name or description is written by whoever
+    made the rule; ``ESC[2J`` or a newline in it must not clear the screen or forge a line)."""
     return "\n".join(_report_text(r) for r in reports)
 
 
@@ -79,7 +82,7 @@ def _report_text(report: SweepReport) -> str:
         lines += ["", *_group_text(group, report.region)]
     lines += _exemptions_text(report)
     lines.extend(f"not judged: {n.reason} ({', '.join(n.controls)})" for n in report.not_judged)
-    return "\n".join(lines) + "\n"
+    return "\n".join(printable(line) for line in lines) + "\n"
 
 
 def _group_text(group: GroupReport, region: str | None) -> list[str]:
