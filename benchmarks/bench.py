@@ -131,6 +131,71 @@ def bench_throughput(events: int, runs: int, workdir: Path) -> Result:
     )
 
 
+def _peak_rss_mb(command: Sequence[str]) -> tuple[float, float]:
+    """Seconds and the largest resident set of any process of the command (workers included)."""
+    code = (
+        "import resource, subprocess, sys, time; t = time.perf_counter(); "
+        "subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL); "
+        "print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
+    )
+    out = subprocess.run([PY, "-c", code, *command], check=True, capture_output=True, text=True)
+    seconds, peak_kb = out.stdout.split()
+    return float(seconds), int(peak_kb) / 1024
+
+
+def bench_hostile_inputs(workdir: Path, quick: bool) -> list[Result]:
+    """Inputs built to hurt the reader: one huge string value, and a big log file with a single place
+    where it can be cut for --jobs (issue 10)."""
+    import gzip
+
+    from devtools.eventgen import iter_synthetic_records
+
+    chars = 3_000_000 if quick else 30_000_000
+    event = json.loads(
+        (ROOT / "tests/fixtures/cloudtrail/authorize-ingress-all-traffic-world.json").read_text()
+    )
+    event["detail"]["eventTime"] = "x" * chars
+    huge = workdir / "huge.json.gz"
+    huge.write_bytes(gzip.compress(json.dumps(event).encode(), 9))
+    plain = workdir / "huge.json"
+    plain.write_text(json.dumps(event))
+    reference = _median_seconds([PY, "-c", f"import json; json.load(open({str(plain)!r}))"], 3)
+    seconds, peak = _peak_rss_mb([SGGUARD, "replay", "--offline", "--format", "jsonl", str(huge)])
+    results = [
+        Result(
+            f"hostile: one {chars / 1e6:.0f} M-character string (.json.gz) / json.load of it",
+            f"{seconds / reference:.1f}",
+            "(no target)",
+            None,
+            f"{huge.stat().st_size / 1e3:.0f} KB gzip; replay {seconds:.2f} s and {peak:.0f} MB peak RSS "
+            "(was 60 s and 833 MB before the decoder scanned values once), json.load "
+            f"{reference:.2f} s (includes starting Python)",
+        )
+    ]
+    count = 2_000 if quick else 12_000
+    trail = workdir / "one-cut.json"
+    with trail.open("w") as out:  # keys sorted, so `,{"eventVersion"` appears once, in the middle
+        out.write('{"Records": [')
+        for index, record in enumerate(iter_synthetic_records(count, seed=5)):
+            text = json.dumps(record) if index == count // 2 else json.dumps(record, sort_keys=True)
+            out.write(("," if index else "") + text)
+        out.write("]}")
+    size = trail.stat().st_size / 1e6
+    one = _peak_rss_mb([SGGUARD, "replay", "--offline", "--jobs", "1", "--format", "jsonl", str(trail)])
+    two = _peak_rss_mb([SGGUARD, "replay", "--offline", "--jobs", "2", "--format", "jsonl", str(trail)])
+    results.append(
+        Result(
+            f"hostile: --jobs 2 / --jobs 1 peak RSS, a {size:.0f} MB log file with one cut point",
+            f"{two[1] / one[1]:.2f}",
+            "<= 1.5",
+            two[1] / one[1] <= 1.5,
+            f"largest process {two[1]:.0f} MB vs {one[1]:.0f} MB (a piece used to be read whole: 238 MB vs "
+            f"42 MB for 200 MB); {two[0]:.1f} s vs {one[0]:.1f} s",
+        )
+    )
+    return results
+
+
 def _rule_count(record: dict[str, Any]) -> int:
     params = record.get("requestParameters") or {}
     if "ModifySecurityGroupRulesRequest" in params:
@@ -541,6 +606,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             ("package", lambda: bench_package(workdir)),
             ("sweep", lambda: bench_sweep(10_000 if args.quick else 100_000)),
             ("audit", lambda: bench_audit(100_000 if args.quick else 1_000_000, 3, workdir)),
+            ("hostile inputs", lambda: bench_hostile_inputs(workdir, args.quick)),
         ]
         for label, step in steps:
             print(f"... {label}", file=sys.stderr, flush=True)
