@@ -199,3 +199,53 @@ def test_hostile_elements_in_a_batch_are_refused_one_by_one_and_reading_goes_on(
         assert refused.index == 3000
         assert why in refused.refused
         assert refused.value is None
+
+
+def _nested(depth: int) -> str:
+    return (
+        '{"a": ' * (depth // 2) + "[" * (depth - depth // 2) + "]" * (depth - depth // 2) + "}" * (depth // 2)
+    )
+
+
+@pytest.mark.parametrize("chunk", [1, 5, 64, 1000, 1 << 20])
+def test_the_depth_limit_is_the_same_whatever_the_chunk_size(chunk: int) -> None:
+    """100 levels are read, 101 are refused with the record's place, and reading goes on, whether the
+    record was decoded straight from the buffer or scanned across chunks first."""
+    text = '{"Records": [' + ", ".join([_nested(100), _nested(101), '"]]]]]"', _nested(5000), "7"]) + "]}"
+    got = list(values(io.StringIO(text), chunk_chars=chunk))
+    assert [v.index for v in got] == [0, 1, 2, 3, 4]
+    assert got[0].value == json.loads(_nested(100))
+    assert got[1].refused is not None
+    assert got[1].refused.endswith("nested deeper than 100 levels")
+    assert (got[2].value, got[3].value, got[4].value) == ("]]]]]", None, 7)
+    assert got[3].refused is not None
+    assert got[3].refused.endswith("nested deeper than 100 levels")
+
+
+@pytest.mark.parametrize("chunk", [3, 1000, 1 << 20])
+def test_nan_and_infinity_are_refused_per_value(chunk: int) -> None:
+    got = list(
+        values(io.StringIO('{"Records": [NaN, [Infinity], {"a": -Infinity}, 1.5]}'), chunk_chars=chunk)
+    )
+    assert [v.refused is not None for v in got] == [True, True, True, False]
+    assert got[3].value == 1.5
+    assert "NaN is not JSON" in str(got[0].refused)
+
+
+def test_a_value_longer_than_many_chunks_is_decoded_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Linear in the value's size: one try on the first buffer, one decode once its end is found;
+    the decoder used to start again from the value's first character after every chunk."""
+    from chalicelib import jsonstream
+
+    calls: list[int] = []
+    real = jsonstream._decoder.raw_decode
+
+    def counting(text: str, at: int = 0) -> tuple[object, int]:
+        calls.append(len(text))
+        return real(text, at)
+
+    monkeypatch.setattr(jsonstream._decoder, "raw_decode", counting)
+    big = {"detail": {"x": "y" * 200_000, "z": ["\\\\", '"'] * 20_000}}
+    [value] = values(io.StringIO(json.dumps(big)), chunk_chars=1000)
+    assert value.value == big
+    assert len(calls) == 2

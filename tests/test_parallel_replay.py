@@ -275,3 +275,53 @@ def test_cuts_fall_only_where_records_start(
             for v in jsonstream.records_between_cuts(piece, start == 0, end == len(text), chunk_chars=7)
         ]
     assert decoded == records
+
+
+def test_a_piece_is_streamed_from_its_file_not_read_whole(
+    tmp_path: Path, records: list[dict[str, Any]]
+) -> None:
+    """A piece of a log file is decoded as it is read: memory holds a buffer and a record, whatever
+    the size of the piece (it used to be read whole: a 200 MB file cut once cost a 100 MB read)."""
+    import tracemalloc
+
+    text, starts = log_file(records * 6)
+    path = tmp_path / "trail.json"
+    path.write_bytes(text)
+    assert len(text) - starts[1] > 8_000_000
+    tracemalloc.start()
+    try:
+        seen = sum(1 for _ in parallel._items(parallel.Piece(str(path), starts[1], None, False, True), 0))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert seen == len(records) * 6 - 1
+    assert peak < 6_000_000, f"peak {peak:,} bytes"
+
+
+def test_a_piece_too_big_to_hold_is_judged_here_as_it_is_read(
+    capsys: pytest.CaptureFixture[str],
+    went_parallel: list[int],
+    tmp_path: Path,
+    records: list[dict[str, Any]],
+) -> None:
+    """Pieces bigger than hold_bytes() (a file with few record starts) are not given to workers, whose
+    output is held until its turn: they are judged here, streamed, and say the same."""
+    text = log_file(records)[0]
+    (tmp_path / "a.json").write_bytes(text)
+    (tmp_path / "b.json").write_bytes(text)
+    sequential = replay(capsys, "--jobs", "1", "--format", "jsonl", str(tmp_path))
+    held: list[parallel.Piece] = []
+    submit = parallel._submit
+
+    def recording(pool: Any, piece: Any) -> Any:
+        future = submit(pool, piece)
+        if future is not None:
+            held.append(piece)
+        return future
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(parallel, "_submit", recording)
+        patch.setattr(parallel, "hold_bytes", lambda: 0)  # nothing is small enough to hold
+        assert replay(capsys, "--jobs", "2", "--format", "jsonl", str(tmp_path)) == sequential
+    assert went_parallel
+    assert held == []
