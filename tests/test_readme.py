@@ -12,7 +12,9 @@ How the README marks its examples (new sections follow the same rules; `make tes
 - a ```` ```LANG file=PATH ```` block must be exactly the content of that file of the repository;
 - any other shell block (```` ```sh ````, ``bash``, ``shell``) needs, on the line before it, either
   ``<!-- run by: tests/test_x.py::test_name[, ...] -->`` (a test that runs what it shows: checked to
-  exist) or ``<!-- not run: why -->`` (it needs a real AWS account, say so).
+  exist; a file alone, ``tests/test_x.py``, when that file's tests find the block themselves, e.g.
+  ``<!-- audit-examples: run by tests/test_audit_readme.py -->``) or ``<!-- not run: why -->`` (it
+  needs a real AWS account, say so).
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from tests.cli_run import ROOT, user_env
 README = ROOT / "README.md"
 SHELLS = {"sh", "bash", "shell", "zsh", "console"}
 FENCE = re.compile(r"^```(?P<info>[^`]*)$")
-MARK = re.compile(r"^<!-- (?P<kind>run by|not run): (?P<what>.+?) -->$")
+MARK = re.compile(r"^<!-- (?:[\w-]+: )?(?P<kind>run by|not run):? (?P<what>.+?) -->$")
 EXIT = re.compile(r"\s+# exit (?P<code>\d+)\s*$")
 
 
@@ -157,9 +159,8 @@ def test_the_tests_that_run_an_example_exist(block: Block) -> None:
     for named in block.mark[1].split(","):
         path, _, test = named.strip().partition("::")
         source = (ROOT / path).read_text() if (ROOT / path).is_file() else ""
-        assert re.search(rf"^def {re.escape(test)}\(", source, re.M), (
-            f"{block.where}: {named.strip()} not found"
-        )
+        wanted = re.escape(test) if test else r"test_\w*"
+        assert re.search(rf"^def {wanted}\(", source, re.M), f"{block.where}: {named.strip()} not found"
 
 
 @pytest.mark.parametrize("block", [b for b in ALL if "file" in b.attrs], ids=lambda b: b.where)
