@@ -6,6 +6,7 @@ from chalice.app import Chalice, IAMAuthorizer, Response
 
 from chalicelib import http_api
 from chalicelib.handler import handle_event
+from chalicelib.sweep.settings import schedule as sweep_schedule
 from chalicelib.trigger import SECURITY_GROUP_RULE_CHANGES
 
 app = Chalice(app_name="sgguard")
@@ -15,6 +16,17 @@ app = Chalice(app_name="sgguard")
 def on_security_group_change(event):  # type: ignore[no-untyped-def]
     """A security-group rule was added or changed somewhere in this account and region."""
     return handle_event(event.to_dict())
+
+
+_sweep_schedule = sweep_schedule()  # read when Chalice loads the app for a stage; None: SWEEP_SCHEDULE=off
+if _sweep_schedule is not None:
+
+    @app.schedule(_sweep_schedule, name="sweep_security_groups")
+    def sweep_security_groups(event):  # type: ignore[no-untyped-def]
+        """Every rule of this account and region, judged against the baseline (SWEEP_MODE decides)."""
+        from chalicelib.sweep.scheduled import sweep_now  # deferred: the event function never pays for it
+
+        return sweep_now(event.context)
 
 
 def _respond(answer: http_api.Answer) -> Response:

@@ -60,9 +60,24 @@ def _module_path(name: str) -> Path | None:
     return None
 
 
-def _imports(path: Path) -> Iterator[str]:
+SWEEP_FUNCTION = "sweep_security_groups"
+"""The scheduled sweep has its own role and policy (stages.<stage>.lambda_functions in config.json)."""
+
+
+def _without_functions(tree: ast.Module, names: tuple[str, ...]) -> ast.Module:
+    """The module with the named functions (at any depth) removed: code that another role runs."""
+
+    class Drop(ast.NodeTransformer):
+        def visit_FunctionDef(self, node: ast.FunctionDef) -> ast.AST | None:
+            return None if node.name in names else self.generic_visit(node)
+
+    dropped: ast.Module = Drop().visit(tree)
+    return dropped
+
+
+def _imports(path: Path, skip_functions: tuple[str, ...] = ()) -> Iterator[str]:
     """Every chalicelib module a file imports, at the top or inside a function (deferred imports)."""
-    for node in ast.walk(ast.parse(path.read_text())):
+    for node in ast.walk(_without_functions(ast.parse(path.read_text()), skip_functions)):
         if isinstance(node, ast.Import):
             yield from (alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
@@ -70,16 +85,18 @@ def _imports(path: Path) -> Iterator[str]:
             yield from (f"{node.module}.{alias.name}" for alias in node.names)
 
 
-def lambda_files() -> set[Path]:
-    """The files the deployed functions can run: app.py and every chalicelib module it reaches."""
+def lambda_files(start: Path | None = None, skip_functions: tuple[str, ...] = ()) -> set[Path]:
+    """The files the deployed functions can run: app.py (or ``start``) and every chalicelib module it
+    reaches, leaving out what app.py's ``skip_functions`` import (functions with a role of their own)."""
     seen: set[Path] = set()
-    todo = [ROOT / "app.py"]
+    todo = [start or ROOT / "app.py"]
     while todo:
         path = todo.pop()
         if path in seen:
             continue
         seen.add(path)
-        for name in _imports(path):
+        skip = skip_functions if path == ROOT / "app.py" else ()
+        for name in _imports(path, skip):
             found = _module_path(name) if name.startswith("chalicelib") else None
             if found is not None:
                 todo.append(found)
@@ -149,7 +166,7 @@ def test_policy_grants_exactly_the_calls_the_code_makes(stage: str) -> None:
             assert "*" not in action, f"wildcard action {action}"
             if not action.startswith("logs:"):
                 granted.add(action)
-    assert granted == actions_used_by_code() - switched_off(stage)
+    assert granted == actions_used_by_code(lambda_files(skip_functions=(SWEEP_FUNCTION,))) - switched_off(stage)
 
 
 def test_the_outputs_calls_are_seen_by_the_scan() -> None:
@@ -220,6 +237,45 @@ def test_nothing_in_the_chalice_folder_names_an_account_or_a_region() -> None:
         assert not [r for r in regions if r in text], f"{path}: a region"
 
 
+def function_files(name: str) -> set[Path]:
+    """What one of app.py's functions runs: the chalicelib modules its body imports, and theirs."""
+    [function] = [
+        n
+        for n in ast.walk(ast.parse((ROOT / "app.py").read_text()))
+        if isinstance(n, ast.FunctionDef) and n.name == name
+    ]
+    found: set[Path] = set()
+    for node in ast.walk(function):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("chalicelib"):
+            path = _module_path(node.module)
+            assert path is not None
+            found |= lambda_files(path)
+    return found
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_the_sweep_has_its_own_policy_granting_exactly_what_its_code_calls(stage: str) -> None:
+    functions = CONFIG["stages"][stage]["lambda_functions"]
+    policy_file = functions[SWEEP_FUNCTION]["iam_policy_file"]
+    assert policy_file == f"policy-sweep-{stage}.json"
+    policy = json.loads((ROOT / ".chalice" / policy_file).read_text())
+    granted = {a for s in policy["Statement"] for a in s["Action"] if not a.startswith("logs:")}
+    assert all(s["Effect"] == "Allow" and all("*" not in a for a in s["Action"]) for s in policy["Statement"])
+    used = actions_used_by_code(function_files(SWEEP_FUNCTION))
+    assert ROOT / "chalicelib" / "sweep" / "aws.py" in function_files(SWEEP_FUNCTION)
+    assert {"ec2:DescribeNetworkInterfaces", "dynamodb:PutItem", "sns:Publish"} <= used
+    assert "dynamodb:UpdateItem" not in used  # the event ledger is not the sweep's
+    assert granted == used
+    statements = {a: s for s in policy["Statement"] for a in s["Action"]}
+    assert fnmatch.fnmatch(_topic(stage), statements["sns:Publish"]["Resource"])
+    table = CONFIG["stages"][stage]["environment_variables"]["IDEMPOTENCY_TABLE"]
+    for action in ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem"):
+        assert statements[action]["Resource"] == f"arn:aws:dynamodb:*:*:table/{table}"
+    for action in ("ec2:RevokeSecurityGroupIngress", "ec2:RevokeSecurityGroupEgress"):
+        assert statements[action]["Resource"] == "arn:aws:ec2:*:*:security-group/*"
+    assert functions[SWEEP_FUNCTION]["lambda_timeout"] >= 300  # a region's sweep needs minutes, not 60 s
+
+
 @pytest.mark.parametrize("stage", STAGES)
 def test_publish_is_scoped_to_the_stage_topic_and_revoke_to_security_groups(stage: str) -> None:
     statements = {a: s for s in _policy(stage)["Statement"] for a in s["Action"]}
@@ -241,9 +297,11 @@ def test_stage_settings() -> None:
 
 
 def test_app_registers_one_event_handler_with_the_pattern() -> None:
+    from chalice.app import CloudWatchEventConfig
+
     from app import app
 
-    [source] = app.event_sources
+    [source] = [s for s in app.event_sources if isinstance(s, CloudWatchEventConfig)]
     assert source.name == "on_security_group_change"
     assert source.event_pattern == SECURITY_GROUP_RULE_CHANGES
 

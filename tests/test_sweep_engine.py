@@ -351,3 +351,22 @@ def test_exemption_matching_for_events_is_unchanged_by_the_sweep_flag() -> None:
     assert match(baseline.exemptions, "EC2.13", stranger, date(2026, 1, 1)) == match(
         [], "EC2.13", stranger, None
     )
+
+
+def test_a_bounded_report_keeps_the_most_important_and_counts_the_rest() -> None:
+    logged: list[SweepFinding] = []
+    items = [rule(n, WEB, port=8000 + n) for n in range(100)] + [rule(500, DB, port=22)]
+    groups = {g["GroupId"]: group_from_describe(g) for g in GROUPS}
+    previous = frozenset(i["SecurityGroupRuleId"] for i in items[:100])  # only the SSH rule is new
+    builder = ReportBuilder(
+        load_baseline(), "t", "report", NOW, previous_ids=previous, on_finding=logged.append, max_findings=10
+    )
+    facts = sweep_facts(groups, account=None, region=None, now=NOW)
+    builder.add(judge_rules(map(rule_from_describe, items), load_baseline(), facts), groups)
+    report = builder.build(NOW)
+    assert len(logged) == 101  # every violating rule reached the log
+    assert len(report.findings()) == 10
+    assert report.findings_omitted == 91
+    assert report.totals.violating == 101
+    assert items[100]["SecurityGroupRuleId"] in {f.rule_id for f in report.findings()}  # new: kept first
+    assert {g.group_id: g.violating for g in report.groups} == {WEB: 100, DB: 1}

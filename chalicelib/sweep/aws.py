@@ -23,39 +23,38 @@ from chalicelib.sweep.shell import RULES_PER_PAGE
 class LiveSweepAws:
     region: str | None = None
 
-    def _pages(self, operation: str, key: str, **kwargs: Any) -> Iterator[list[Mapping[str, Any]]]:
-        paginator = clients.ec2(self.region).get_paginator(operation)  # type: ignore[call-overload]
-        try:
-            for page in paginator.paginate(**kwargs):
-                yield list(page.get(key, []))
-        except (ClientError, BotoCoreError) as error:
-            raise ec2.read_error(error) from error
-
     def security_groups(self) -> Iterator[Mapping[str, Any]]:
-        for page in self._pages(
-            "describe_security_groups", "SecurityGroups", PaginationConfig={"PageSize": 1000}
-        ):
-            yield from page
+        paginator = clients.ec2(self.region).get_paginator("describe_security_groups")
+        for page in _read(paginator.paginate(PaginationConfig={"PageSize": 1000})):
+            yield from page.get("SecurityGroups", [])
 
     def rule_pages(self, group_ids: Sequence[str]) -> Iterator[Sequence[Mapping[str, Any]]]:
-        yield from self._pages(
-            "describe_security_group_rules",
-            "SecurityGroupRules",
+        paginator = clients.ec2(self.region).get_paginator("describe_security_group_rules")
+        pages = paginator.paginate(
             Filters=[{"Name": "group-id", "Values": list(group_ids)}],
             PaginationConfig={"PageSize": RULES_PER_PAGE},
         )
+        for page in _read(pages):
+            yield page.get("SecurityGroupRules", [])
 
     def prefix_lists(self, list_ids: Iterable[str]) -> dict[str, PrefixList | str]:
         return ec2.prefix_lists(list_ids, self.region)
 
     def network_interfaces(self, group_ids: Sequence[str]) -> Iterator[Mapping[str, Any]]:
-        for page in self._pages(
-            "describe_network_interfaces",
-            "NetworkInterfaces",
-            Filters=[{"Name": "group-id", "Values": list(group_ids)}],
-            PaginationConfig={"PageSize": 1000},
-        ):
-            yield from page
+        paginator = clients.ec2(self.region).get_paginator("describe_network_interfaces")
+        pages = paginator.paginate(
+            Filters=[{"Name": "group-id", "Values": list(group_ids)}], PaginationConfig={"PageSize": 1000}
+        )
+        for page in _read(pages):
+            yield from page.get("NetworkInterfaces", [])
 
     def revoke(self, group_id: str, direction: Direction, rule_ids: list[str]) -> dict[str, RevokeResult]:
         return ec2.revoke(group_id, direction, rule_ids, self.region)
+
+
+def _read(pages: Iterable[Any]) -> Iterator[Any]:
+    """A paginator's pages, a failed read as AwsUnavailable (refused) or AwsBusy (try later)."""
+    try:
+        yield from pages
+    except (ClientError, BotoCoreError) as error:
+        raise ec2.read_error(error) from error

@@ -180,6 +180,20 @@ def unknown_exposure(why: str) -> Exposure:
     return Exposure(known=False, why_unknown=why)
 
 
+_ACTION_ORDER = {"failed": 0, "revoked": 1, "already-absent": 2, "would-revoke": 3, "reported": 4}
+
+
+def finding_priority(finding: SweepFinding) -> tuple[object, ...]:
+    """What a reader must see first (lowest first): new findings, failures, revocations (with their
+    restore command), then by severity."""
+    return (
+        0 if finding.new else 1,
+        _ACTION_ORDER.get(finding.action, 5),
+        -SEVERITY_ORDER[finding.severity],
+        finding.rule_id or "",
+    )
+
+
 def exposure_rank(group: GroupReport) -> tuple[Any, ...]:
     """Most exposed first: public interfaces, then attached ones, then severity; an unknown exposure
     counts as the worst (it may be public); unattached groups and groups without violations last."""
@@ -239,6 +253,12 @@ class ReportBuilder:
     """Called with each violating rule as it is judged (``sgguard audit --format jsonl`` streams them)."""
     keep_findings: bool = True
     """False: the report counts violating rules but lists none (memory stays flat for huge dumps)."""
+    max_findings: int | None = None
+    """Keep at most this many violating rules in the report, the most important (``finding_priority``)
+    first; the others are counted in ``findings_omitted`` (and were given to ``on_finding``). This
+    bounds the scheduled sweep's memory whatever the number of violations."""
+    _kept: list[tuple[tuple[object, ...], int, SweepFinding]] = field(default_factory=list)
+    _dropped: int = 0
 
     def _count(self, name: str, n: int = 1) -> None:
         self.totals[name] = self.totals.get(name, 0) + n
@@ -272,8 +292,10 @@ class ReportBuilder:
                 doc = self._finding(finding, results)
                 if self.on_finding is not None:
                     self.on_finding(doc)
-                if self.keep_findings:
+                if self.keep_findings and self.max_findings is None:
                     entry.findings.append(doc)
+                elif self.keep_findings:
+                    self._keep(doc)
                 entry.violating += 1
                 if SEVERITY_ORDER[doc.severity] > SEVERITY_ORDER[entry.severity]:
                     entry.severity = doc.severity
@@ -295,6 +317,11 @@ class ReportBuilder:
         rule = finding.rule
         result = sweep_action(finding, self.mode, results)
         doc = finding_doc(finding, result)
+        if doc.rule_arn is None and rule.rule_id and self.account and self.region:
+            arn = f"arn:aws:ec2:{self.region}:{self.account}:security-group-rule/{rule.rule_id}"
+            doc = doc.model_copy(
+                update={"rule_arn": arn}
+            )  # describe pages may omit it; it follows from the id
         new = True if self.previous_ids is None else (rule.rule_id or "") not in self.previous_ids
         restore = None
         if result.action in ("revoked", "already-absent"):
@@ -326,6 +353,14 @@ class ReportBuilder:
             self._control_groups[control.id].add(rule.group_id)
         return SweepFinding(**doc.model_dump(), group_id=rule.group_id, new=new, restore=restore)
 
+    def _keep(self, doc: SweepFinding) -> None:
+        assert self.max_findings is not None
+        self._kept.append((finding_priority(doc), len(self._kept) + self._dropped, doc))
+        if len(self._kept) >= 2 * self.max_findings + 1:
+            self._kept.sort(key=lambda kept: kept[:2])
+            self._dropped += len(self._kept) - self.max_findings
+            del self._kept[self.max_findings :]
+
     def violating_groups(self, group_ids: Iterable[str]) -> list[str]:
         """Of the given groups, those with violating rules (their exposure is worth a call)."""
         return [g for g in group_ids if g in self._groups and self._groups[g].violating]
@@ -338,6 +373,14 @@ class ReportBuilder:
     def build(
         self, finished_at: datetime, *, complete: bool = True, cursor: str | None = None
     ) -> SweepReport:
+        omitted = self._dropped
+        if self._kept:
+            self._kept.sort(key=lambda kept: kept[:2])
+            omitted += max(0, len(self._kept) - (self.max_findings or 0))
+            for _, _, doc in self._kept[: self.max_findings]:
+                self._groups[doc.group_id].findings.append(doc)
+            self._kept.clear()
+            self._dropped = omitted
         reports = [self._group_report(g, entry) for g, entry in self._groups.items()]
         reports.sort(key=exposure_rank)
         totals = dict(self.totals)
@@ -364,6 +407,7 @@ class ReportBuilder:
             by_severity=dict(sorted(self._by_severity.items(), key=lambda kv: -SEVERITY_ORDER[kv[0]])),
             by_control=controls,
             groups=reports,
+            findings_omitted=omitted,
             not_judged=list(self.not_judged),
             errors=list(self.errors),
             exemptions=[
@@ -461,3 +505,56 @@ class _Unread(dict[str, PrefixList | str]):
 
     def get(self, key: str, default: Any = None) -> PrefixList | str:
         return self.why
+
+
+def merge_parts(earlier: SweepReport, later: SweepReport) -> SweepReport:
+    """One report for a sweep that took several invocations: ``later`` resumed where ``earlier``
+    stopped, so their groups are distinct (a group re-read after a failed read is taken from the later
+    part, which judged it whole). Counts add up; the later part says whether the sweep is complete."""
+    later_groups = {g.group_id for g in later.groups}
+    groups = [g for g in earlier.groups if g.group_id not in later_groups] + list(later.groups)
+    groups.sort(key=exposure_rank)
+    totals = {
+        name: getattr(earlier.totals, name) + getattr(later.totals, name) for name in Totals.model_fields
+    }
+    by_severity = dict(earlier.by_severity)
+    for severity, n in later.by_severity.items():
+        by_severity[severity] = by_severity.get(severity, 0) + n
+    controls = {c.control: c for c in earlier.by_control}
+    for c in later.by_control:
+        was = controls.get(c.control)
+        controls[c.control] = (
+            c
+            if was is None
+            else c.model_copy(
+                update={"rules": was.rules + c.rules, "groups": was.groups + c.groups, "new": was.new + c.new}
+            )
+        )
+    lifted = {e.id: e for e in earlier.exemptions}
+    exemptions = [
+        e.model_copy(
+            update={
+                "rules_lifted": e.rules_lifted + (lifted[e.id].rules_lifted if e.id in lifted else 0),
+                "rules_expired": e.rules_expired + (lifted[e.id].rules_expired if e.id in lifted else 0),
+            }
+        )
+        for e in later.exemptions
+    ]
+    return later.model_copy(
+        update={
+            "sweep_id": earlier.sweep_id,
+            "started_at": earlier.started_at,
+            "parts": earlier.parts + later.parts,
+            "totals": Totals(**totals),
+            "by_severity": dict(sorted(by_severity.items(), key=lambda kv: -SEVERITY_ORDER[kv[0]])),
+            "by_control": sorted(
+                controls.values(), key=lambda c: (-SEVERITY_ORDER[c.severity], -c.rules, c.control)
+            ),
+            "groups": groups,
+            "groups_omitted": earlier.groups_omitted + later.groups_omitted,
+            "findings_omitted": earlier.findings_omitted + later.findings_omitted,
+            "not_judged": [*earlier.not_judged, *later.not_judged],
+            "exemptions": exemptions,
+            "previous": earlier.previous,
+        }
+    )

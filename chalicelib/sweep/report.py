@@ -155,6 +155,7 @@ class Previous(_Doc):
     sweep_id: str
     finished_at: str
     violating: int
+    not_judged: int = 0
 
 
 class SweepReport(_Doc):
@@ -177,6 +178,8 @@ class SweepReport(_Doc):
     cursor: str | None = None
     parts: int = 1
     """Invocations this sweep took (it resumes from ``cursor`` when the Lambda's time runs short)."""
+    stopped: str | None = None
+    """Why this part stopped before the end (e.g. the function's time ran short); not an error."""
     totals: Totals = Totals()
     by_severity: dict[str, int] = {}
     by_control: list[ControlCount] = []
@@ -184,6 +187,8 @@ class SweepReport(_Doc):
     """Groups with something to say, ordered by exposure (see GroupReport)."""
     groups_omitted: int = 0
     """Only in copies trimmed to fit a size limit (SNS); the log has every group."""
+    findings_omitted: int = 0
+    """Only in trimmed copies: violating rules left out of ``groups[].findings`` (counted in totals)."""
     not_judged: list[NotJudgedDoc] = []
     """What could not be judged beyond single rules (e.g. a prefix list unreadable for a whole page)."""
     errors: list[str] = []

@@ -110,6 +110,7 @@ def sweep_region(
     group_batch: int = GROUP_BATCH,
     on_finding: Callable[[SweepFinding], None] | None = None,
     keep_findings: bool = True,
+    max_findings: int | None = None,
 ) -> SweepRun:
     """Sweep one account and region (or, from ``cursor``, the rest of it).
 
@@ -129,6 +130,7 @@ def sweep_region(
         previous_ids=frozenset(previous_ids) if previous_ids is not None else None,
         on_finding=on_finding,
         keep_findings=keep_findings,
+        max_findings=max_findings,
     )
     try:
         groups = {g.group_id: g for g in map(group_from_describe, port.security_groups())}
@@ -136,7 +138,6 @@ def sweep_region(
         builder.errors.append(f"could not list the security groups (DescribeSecurityGroups): {error}")
         return SweepRun(builder.build(now(), complete=False, cursor=cursor), frozenset())
     order = sorted(g for g in groups if cursor is None or g > cursor)
-    builder.count_groups(len(order))
     prefix_lists: dict[str, PrefixList | str] = {}  # filled page by page; facts see it grow
     facts = sweep_facts(groups, account=account, region=region, now=started, prefix_lists=prefix_lists)
     done = cursor
@@ -150,17 +151,17 @@ def sweep_region(
             builder.errors.append(f"could not read the rules of {batch[0]}..{batch[-1]}: {error}")
             return _stopped(builder, now, done, None)
         done = batch[-1]
+        builder.count_groups(len(batch))
     return SweepRun(builder.build(now()), frozenset(builder.violating_ids))
 
 
 def _stopped(
     builder: ReportBuilder, now: Callable[[], datetime], done: str | None, why: str | None
 ) -> SweepRun:
-    if why is not None:
-        where = f"after {done}" if done else "at the start"
-        builder.errors.append(f"stopped {where}: {why}; the next run resumes there")
+    where = f"after {done}" if done else "at the start"
     report = builder.build(now(), complete=False, cursor=done or "")
-    return SweepRun(report, frozenset(builder.violating_ids))
+    stopped = f"stopped {where}: {why or 'a read failed'}; the next run resumes there"
+    return SweepRun(report.model_copy(update={"stopped": stopped}), frozenset(builder.violating_ids))
 
 
 def _sweep_batch(
