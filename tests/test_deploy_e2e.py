@@ -92,7 +92,8 @@ def _state(moto: Server) -> dict[str, Any]:
         "rules": [
             {
                 "arn": r["Arn"],
-                "pattern": json.loads(r["EventPattern"]),
+                "pattern": json.loads(r["EventPattern"]) if "EventPattern" in r else None,
+                "schedule": r.get("ScheduleExpression"),
                 "targets": [t["Arn"] for t in events.list_targets_by_rule(Rule=r["Name"])["Targets"]],
             }
             for r in rules
@@ -138,8 +139,10 @@ def test_bootstrap_then_chalice_deploy_makes_everything_and_a_second_run_changes
     account = state["role"].split(":")[4]
     from chalicelib.trigger import SECURITY_GROUP_RULE_CHANGES
 
-    [rule] = state["rules"]
+    [rule] = [r for r in state["rules"] if r["pattern"] is not None]
     assert rule["pattern"] == SECURITY_GROUP_RULE_CHANGES
+    [sweep] = [r for r in state["rules"] if r["schedule"] is not None]  # the scheduled sweep
+    assert sweep["schedule"] == "rate(1 hour)"
     assert rule["targets"] == [state["function"]["FunctionArn"]]
     variables = state["function"]["Environment"]["Variables"]
     assert variables["NOTIFY_TOPIC"] == f"sgguard-notifications-{STAGE}"  # resolved at run time

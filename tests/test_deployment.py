@@ -166,7 +166,8 @@ def test_policy_grants_exactly_the_calls_the_code_makes(stage: str) -> None:
             assert "*" not in action, f"wildcard action {action}"
             if not action.startswith("logs:"):
                 granted.add(action)
-    assert granted == actions_used_by_code(lambda_files(skip_functions=(SWEEP_FUNCTION,))) - switched_off(stage)
+    event_functions = lambda_files(skip_functions=(SWEEP_FUNCTION,))
+    assert granted == actions_used_by_code(event_functions) - switched_off(stage)
 
 
 def test_the_outputs_calls_are_seen_by_the_scan() -> None:

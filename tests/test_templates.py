@@ -18,7 +18,14 @@ import pytest
 from chalicelib.trigger import SECURITY_GROUP_RULE_CHANGES
 from devtools.check_package import PackageProblem, check
 from tests.conftest import ROOT
-from tests.test_deployment import STAGES, actions_used_by_code, switched_off
+from tests.test_deployment import (
+    STAGES,
+    SWEEP_FUNCTION,
+    actions_used_by_code,
+    function_files,
+    lambda_files,
+    switched_off,
+)
 
 CHALICE = str(Path(sys.executable).parent / "chalice")
 CFN_LINT = str(Path(sys.executable).parent / "cfn-lint")
@@ -108,8 +115,15 @@ def test_each_function_is_granted_what_its_code_calls_and_no_wildcard(
     packaged: dict[str, Path], stage: str
 ) -> None:
     template = _template(packaged, stage)
-    used = actions_used_by_code() - switched_off(stage)  # outputs the stage leaves off are not granted
+    off = switched_off(stage)  # outputs the stage leaves off are not granted
     for name, function in _of_type(template, FUNCTION).items():
+        # the scheduled sweep has a role of its own (tests/test_deployment.py: SWEEP_FUNCTION)
+        files = (
+            function_files(SWEEP_FUNCTION)
+            if name == "SweepSecurityGroups"
+            else lambda_files(skip_functions=(SWEEP_FUNCTION,))
+        )
+        used = actions_used_by_code(files) - off
         role = function["Properties"]["Role"]["Fn::GetAtt"][0]
         statements = _statements(template, role)
         granted = {a for s in statements for a in _actions(s)}
@@ -137,7 +151,7 @@ def test_the_replay_routes_exist_only_where_the_stage_wants_them(packaged: dict[
     prod, dev = _template(packaged, "prod"), _template(packaged, "dev")
     assert not _of_type(prod, "AWS::Serverless::Api")
     assert "APIHandler" not in prod["Resources"]
-    assert set(_of_type(prod, FUNCTION)) == {"OnSecurityGroupChange"}
+    assert set(_of_type(prod, FUNCTION)) == {"OnSecurityGroupChange", "SweepSecurityGroups"}
     [api] = _of_type(dev, "AWS::Serverless::Api").values()
     paths = api["Properties"]["DefinitionBody"]["paths"]
     assert set(paths) == {"/replay", "/baseline", "/health"}

@@ -61,14 +61,6 @@ def _store(settings: Settings) -> StateStore:
     return DynamoStateStore(settings.idempotency_table)
 
 
-def _own_account() -> str | None:
-    from chalicelib.adapters import sts
-
-    arn = sts.own_arn()
-    parts = arn.split(":") if arn else []
-    return parts[4] if len(parts) > 4 and parts[4] else None
-
-
 def finding_logger(
     sweep_id: str, account: str | None, region: str | None, stream: TextIO | None = None
 ) -> Callable[[SweepFinding], None]:
@@ -116,7 +108,9 @@ def sweep_now(
     """One scheduled run; returns a short account of it (the full report is in the log)."""
     settings, sweep_settings, baseline = _configuration()
     region = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
-    account = _own_account()
+    from chalicelib.adapters import sts
+
+    account = sts.own_account()
     if port is None:
         from chalicelib.sweep.aws import LiveSweepAws
 
@@ -186,7 +180,7 @@ def sweep_now(
     published = None
     if sweep_settings.heartbeat or summary.changed(report):
         try:
-            published = _publish(settings.topic_arn, report)
+            published = _publish(settings.notify_topic(sts.own_account, region), report)
         except Exception as error:
             _forget_this_sweep(store, key, state, clock())
             audit.log_error(
