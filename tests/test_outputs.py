@@ -9,6 +9,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import boto3
 import pytest
 from botocore.exceptions import ClientError
 
@@ -26,7 +27,6 @@ class Outputs:
     """Where the outputs land in moto: a queue behind an EventBridge rule, one behind the chat topic."""
 
     def __init__(self, world: World) -> None:
-        import boto3
 
         self.world = world
         self.sqs = world.sqs
@@ -267,7 +267,8 @@ def test_findings_for_another_account_are_not_imported_but_logged(
     event, _ = authorize_and_record(world.ec2, world.group("web"), [SSH_WORLD])
     event["detail"]["recipientAccountId"] = "444455556666"
     event["account"] = "444455556666"
-    world.invoke(event, project_dir=project(tmp_path, SECURITY_HUB="on", REMEDIATION_MODE="dry-run"))
+    config = project(tmp_path, SECURITY_HUB="on", REMEDIATION_MODE="dry-run", MEMBER_ROLE_NAME="")
+    world.invoke(event, project_dir=config)  # no member role: the member account cannot be reached
     assert outputs.findings() == []
     logged = [e for e in errors(capsys.readouterr().out) if e.get("output") == "securityhub"]
     assert "444455556666" in logged[0]["message"]
@@ -281,3 +282,34 @@ def test_chat_topic_by_name_in_the_functions_own_account(
     world.invoke(event, project_dir=project(tmp_path, CHAT_TOPIC="sgguard-chat-prod"))
     [chat] = outputs.chat_messages()
     check_chat(chat)
+
+
+def test_organization_mode_imports_a_members_finding_in_the_member_account(
+    world: World, outputs: Outputs, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A member's rule: its finding is imported by the member (through the remediation role), with the
+    member's default product, never by the central account with its own."""
+    from tests.test_organization import MEMBER, MEMBER_ROLE, Account
+
+    member = Account(MEMBER)
+    _, _, event = member.open_to_the_world()
+    roles: list[str | None] = []
+    original = clients.securityhub
+
+    def spy(region: str | None = None, role_arn: str | None = None) -> Any:
+        roles.append(role_arn)
+        return original(region, role_arn)
+
+    monkeypatch.setattr(clients, "securityhub", spy)
+    decision = world.invoke(event, project_dir=project(tmp_path, SECURITY_HUB="on"))
+    assert decision["account"] == MEMBER
+    assert set(roles) == {MEMBER_ROLE}
+    # moto answers these assumed-role sessions as the default account (checked: GetCallerIdentity and
+    # EC2's OwnerId through them say 111122223333), so the hub cannot tell the accounts apart here:
+    # what is checked is that the import went through the member's role, for the member's product
+    in_member = outputs.findings()
+    assert in_member
+    for finding in in_member:
+        check_asff(finding)
+        assert finding["AwsAccountId"] == MEMBER
+        assert finding["ProductArn"] == f"arn:aws:securityhub:{REGION}:{MEMBER}:product/{MEMBER}/default"

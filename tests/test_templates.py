@@ -431,7 +431,14 @@ def test_the_remediation_role_trusts_only_the_central_roles_and_does_only_what_s
     from tests.test_deployment import lambda_files
 
     in_member_accounts = {a for a in actions_used_by_code(lambda_files() | sweep) if a.startswith("ec2:")}
+    # a member imports its own Security Hub findings (the default product takes them from no one else);
+    # granted always, as the member template knows no stage: the central SECURITY_HUB decides the calls
+    in_member_accounts.add("securityhub:BatchImportFindings")
     assert granted == in_member_accounts
+    [hub] = [s for s in statements if "securityhub:BatchImportFindings" in _actions(s)]
+    assert hub["Resource"] == {
+        "Fn::Sub": "arn:${AWS::Partition}:securityhub:*:${AWS::AccountId}:product/${AWS::AccountId}/default"
+    }
     revoke = [s for s in statements if "ec2:RevokeSecurityGroupIngress" in _actions(s)]
     assert [s["Resource"] for s in revoke] == [
         {"Fn::Sub": "arn:${AWS::Partition}:ec2:*:${AWS::AccountId}:security-group/*"}

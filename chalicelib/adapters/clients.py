@@ -82,8 +82,10 @@ def events(region: str | None = None) -> EventBridgeClient:
     return client
 
 
-def securityhub(region: str | None = None) -> SecurityHubClient:
-    client: SecurityHubClient = _client("securityhub", _region(region))
+def securityhub(region: str | None = None, role_arn: str | None = None) -> SecurityHubClient:
+    """Security Hub as the function itself or (``role_arn``) as a member account's role: a finding of
+    the default product is imported by the account it is about."""
+    client: SecurityHubClient = _client("securityhub", _region(region), role_arn)
     return client
 
 

@@ -64,23 +64,30 @@ def own_account_and_region() -> tuple[str, str] | None:
     return (account, region) if account and region else None
 
 
-def _securityhub(now: Callable[[], float]) -> Send:
+def _securityhub(settings: Settings, now: Callable[[], float]) -> Send:
     def send(decision: Decision) -> list[str]:
         from chalicelib.adapters import securityhub as hub
+        from chalicelib.adapters import sts
+        from chalicelib.org.members import reach
         from chalicelib.outputs import securityhub
 
         own = own_account_and_region()
         if own is None:
             return ["findings not imported: sgguard could not learn its own account (STS) or region"]
         account, region = own
-        if decision.account != account:
-            return [
-                f"findings not imported: they are for account {decision.account}, and Security Hub "
-                f"takes findings of the default product only from that account (sgguard runs in {account})"
-            ]
+        role_arn = None
+        if decision.account != account:  # organization mode: the member account imports its own
+            target = reach(decision.account, decision.region, sts.own_arn(), settings.member_role)
+            if target.role_arn is None or not decision.region:
+                return [
+                    f"findings not imported: they are for account {decision.account}, and Security Hub takes "
+                    f"findings of the default product only from that account ({target.why or 'no region'})"
+                ]
+            account, region, role_arn = str(decision.account), decision.region, target.role_arn
         moment = datetime.fromtimestamp(now(), UTC)
         imports = securityhub.imports(decision, securityhub.product_arn(region, account), moment)
-        failed = hub.import_findings(imports.found) + hub.import_findings(imports.resolved)
+        failed = hub.import_findings(imports.found, region, role_arn)
+        failed += hub.import_findings(imports.resolved, region, role_arn)
         return [f"finding {sent.get('Id')} not imported: {reason}" for sent, reason in failed]
 
     return send
@@ -94,7 +101,7 @@ def outputs(settings: Settings, now: Callable[[], float] = time.time) -> list[tu
     if settings.eventbridge:
         wanted.append(("eventbridge", _eventbridge))
     if settings.security_hub:
-        wanted.append(("securityhub", _securityhub(now)))
+        wanted.append(("securityhub", _securityhub(settings, now)))
     return wanted
 
 
