@@ -237,3 +237,28 @@ def test_eventgen_hostile_records_are_reported_not_crashed_on(tmp_path: Path) ->
     assert "nested deeper than 100 levels" in ran.err
     assert "\x1b" not in ran.out + ran.err
     assert "events read   29" in ran.out  # and one record not read: too deep
+
+
+def test_ctrl_c_anywhere_is_one_line_and_exit_130(tmp_path: Path) -> None:
+    """`baseline validate -` waiting on standard input, interrupted as a terminal does it."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    from tests.cli_run import SGGUARD, user_env
+
+    process = subprocess.Popen(
+        [SGGUARD, "baseline", "validate", "-"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=user_env(),
+        start_new_session=True,
+    )
+    time.sleep(2)
+    os.killpg(process.pid, signal.SIGINT)
+    out, err = process.communicate(timeout=20)
+    assert process.returncode == 130
+    assert out == b""
+    assert err.decode().strip() == "sgguard: interrupted"

@@ -8,8 +8,11 @@ import itertools
 import json
 import tracemalloc
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from chalicelib.jsonstream import JsonStreamError, values
 from tests.conftest import SAMPLES, load_sample
@@ -249,3 +252,47 @@ def test_a_value_longer_than_many_chunks_is_decoded_once(monkeypatch: pytest.Mon
     [value] = values(io.StringIO(json.dumps(big)), chunk_chars=1000)
     assert value.value == big
     assert len(calls) == 2
+
+
+_JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=30,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_JSON_VALUES, max_size=6), st.integers(1, 64), st.booleans())
+def test_any_json_reads_as_json_load_whatever_the_chunks(values_: list[Any], chunk: int, log: bool) -> None:
+    text = json.dumps({"Records": values_}) if log else "\n".join(json.dumps(v) for v in values_)
+    got = list(values(io.StringIO(text), chunk_chars=chunk))
+    assert [v.value for v in got] == values_
+    assert all(v.refused is None for v in got)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet='[]{}",:\\ 0123456789.-eEtrufalsnNIy\n', max_size=200), st.integers(1, 32))
+def test_hostile_text_is_read_or_refused_never_a_crash(text: str, chunk: int) -> None:
+    try:
+        for _ in values(io.StringIO(text), chunk_chars=chunk):
+            pass
+    except JsonStreamError:
+        pass
+
+
+def _outcome(text: str, chunk: int) -> list[object]:
+    seen: list[object] = []
+    try:
+        for v in values(io.StringIO(text), chunk_chars=chunk):
+            seen.append((v.index, v.value, v.refused))
+    except JsonStreamError as error:
+        seen.append(str(error))
+    return seen
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet='[]{}",:\\ 0123456789.-eEtrufalsnNIy\n', max_size=200), st.integers(1, 32))
+def test_what_is_read_does_not_depend_on_the_chunks(text: str, chunk: int) -> None:
+    """The same values, refusals and error (with its line and column) with any chunk size: the
+    parallel replay's pieces and the sequential replay must say the same."""
+    assert _outcome(text, chunk) == _outcome(text, 1 << 20)
