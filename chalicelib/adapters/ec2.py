@@ -95,10 +95,12 @@ _read_error = read_error
 
 
 def error_text(error: Exception) -> str:
+    """AWS's error code and message; for botocore's own errors their sentence ("Unable to locate
+    credentials", "Could not connect to the endpoint URL: ..."), not the exception's class name."""
     if isinstance(error, ClientError):
         info = error.response.get("Error", {})
         return f"{info.get('Code', 'Error')}: {info.get('Message', str(error))}"
-    return f"{type(error).__name__}: {error}"
+    return str(error) or type(error).__name__
 
 
 def error_code(error: Exception) -> str:
