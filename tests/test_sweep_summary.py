@@ -96,6 +96,11 @@ def test_hostile_names_cannot_break_the_subject_or_the_document() -> None:
     assert all(0x20 <= ord(c) <= 0x7E for c in message.subject)
     body = json.loads(message.body)
     assert SweepReport.model_validate_json(body["sqs"]).groups[0].group_name == HOSTILE
+    text = body["default"]
+    assert "\x1b" not in text
+    assert "\u202e" not in text
+    assert "\x00" not in text
+    assert "web\\u202e\\x00\\x1b[31m\\x0a" in text  # shown, escaped: no forged line, no colour
 
 
 def test_what_counts_as_a_change() -> None:

@@ -22,6 +22,7 @@ from chalicelib.notify import (
 )
 from chalicelib.sweep.engine import exposure_rank, finding_priority
 from chalicelib.sweep.report import GroupReport, SweepFinding, SweepReport
+from chalicelib.terminal import printable
 
 
 def trim(report: SweepReport, keep: int) -> SweepReport:
@@ -81,7 +82,7 @@ def _finding_line(f: SweepFinding) -> list[str]:
         lines.append(f"    note: {f.note}")
     if f.error:
         lines.append(f"    error: {f.error}")
-    return lines
+    return [printable(line) for line in lines]  # names and reasons carry what outsiders wrote
 
 
 def text(report: SweepReport) -> str:
@@ -105,7 +106,7 @@ def text(report: SweepReport) -> str:
         lines += ["", "COULD NOT JUDGE (not a pass: look at these)"]
         if not report.complete:
             lines.append(f"- the sweep is incomplete: {report.stopped or 'stopped early'}")
-        lines.extend(f"- {e}" for e in report.errors)
+        lines.extend(printable(f"- {e}") for e in report.errors)
         reasons: dict[str, int] = {}
         for group in report.groups:
             for nj in group.not_judged:
@@ -113,7 +114,7 @@ def text(report: SweepReport) -> str:
         for nj in report.not_judged:
             reasons[nj.reason] = reasons.get(nj.reason, 0) + 1
         for reason, n in sorted(reasons.items(), key=lambda kv: -kv[1])[:10]:
-            lines.append(f"- {n} rule(s): {reason}")
+            lines.append(printable(f"- {n} rule(s): {reason}"))
     lines += [
         "",
         "WHAT SGGUARD DID",
@@ -137,13 +138,14 @@ def text(report: SweepReport) -> str:
     if new and report.previous is not None:
         lines += ["", "NEW SINCE THE PREVIOUS SWEEP"]
         for group, finding in new:
-            lines.append(f"- {group.group_id} ({group.group_name})")
+            lines.append(printable(f"- {group.group_id} ({group.group_name})"))
             lines.extend(_finding_line(finding))
     shown = [g for g in report.groups if g.findings]
     if shown:
         lines += ["", "GROUPS, MOST EXPOSED FIRST"]
         for group in shown:
-            lines.append(f"- {group.headline()}" + (" [a VPC's default group]" if group.is_default else ""))
+            default = " [a VPC's default group]" if group.is_default else ""
+            lines.append(printable(f"- {group.headline()}{default}"))
             for finding in group.findings:
                 lines.extend(_finding_line(finding))
     if report.findings_omitted:
