@@ -45,7 +45,9 @@ from chalicelib.sweep.report import Previous, SweepFinding, SweepMode, SweepRepo
 RULES_PER_PAGE = 1000
 """DescribeSecurityGroupRules' largest page."""
 GROUP_BATCH = 100
-"""Groups per DescribeSecurityGroupRules filter (AWS takes up to 200 values per filter)."""
+"""Groups per DescribeSecurityGroupRules ``group-id`` filter: few enough values for one request (the
+API documents no limit for this filter; EC2 caps others at 200), many enough that a region of
+5,000 groups takes 50 batches."""
 RESERVE_SECONDS = 15.0
 """Time kept free before the Lambda timeout: one batch (its pages, revokes and interfaces) and the
 summary (state write, SNS publish) must fit in it."""
