@@ -13,6 +13,7 @@ import gzip
 import io
 import os
 import stat
+import zlib
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -277,7 +278,7 @@ def _decode(name: str, stream: IO[bytes]) -> Iterator[Event | Unreadable]:
                     yield Event(name, index, raw)
             except ShapeError as error:
                 yield Unreadable(name, str(error))
-    except (jsonstream.JsonStreamError, OSError, EOFError, UnicodeDecodeError) as error:
+    except (jsonstream.JsonStreamError, OSError, EOFError, UnicodeDecodeError, zlib.error) as error:
         yield Unreadable(name, _describe(error))
     finally:
         if text is not None:
@@ -292,6 +293,8 @@ def _describe(error: Exception) -> str:
         return f"not UTF-8 text (it holds the byte 0x{error.object[error.start]:02x})"
     if isinstance(error, gzip.BadGzipFile | EOFError):
         return f"broken gzip: {error or 'truncated'}"
+    if isinstance(error, zlib.error):  # "Error -3 while decompressing data: invalid stored block lengths"
+        return f"broken gzip: {str(error).rpartition(': ')[2] or 'corrupt data'}"
     return os_error_words(error)
 
 

@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.cli_run import SGGUARD, Ran, no_traceback, run, user_env
 from tests.conftest import SAMPLES, load_sample
@@ -366,3 +368,41 @@ def test_the_route_answers_400_for_what_the_command_refuses() -> None:
             f"the body is not JSON: line 1 column 1: {words}"
             + (" (JSON has no NaN or Infinity)" if "JSON" in words else ""),
         )
+
+
+def test_broken_gzip_files_are_one_line_each(tmp_path: Path) -> None:
+    packed = gzip.compress(LOG_FILE.read_bytes())
+    corrupt = bytearray(packed)
+    corrupt[30] ^= 0xFF
+    corrupt[31] ^= 0xFF
+    files = {
+        "not-gzip.json.gz": b"\x1f\x8b\x08\x00not really gzip",
+        "truncated.json.gz": packed[: len(packed) // 2],
+        "corrupt.json.gz": bytes(corrupt),
+    }
+    for name, data in files.items():
+        write(tmp_path / name, data)
+    ran = run("replay", "--offline", *(str(tmp_path / name) for name in files))
+    assert ran.code == 1
+    lines = ran.err.splitlines()
+    assert len(lines) == 4
+    for line, name in zip(lines, files, strict=False):
+        assert line.startswith(f"sgguard: {tmp_path / name}: broken gzip: ")
+    assert lines[3] == "sgguard: warning: no events were read (3 could not be read)"
+    assert "Error -3" not in ran.err
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.binary(max_size=300),
+    st.sampled_from([b"", b"\x1f\x8b", b"\x1f\x8b\x08\x00", b'{"Records": [', b"\xef\xbb\xbf"]),
+)
+def test_any_bytes_are_events_or_one_error_never_a_crash(data: bytes, head: bytes) -> None:
+    """In process, for speed: whatever a file holds, reading it yields events, an unreadable note or
+    nothing, and never raises."""
+    import io
+
+    from chalicelib import sources
+
+    for item in sources._decode("f.json", io.BufferedReader(io.BytesIO(head + data))):  # type: ignore[arg-type]
+        assert isinstance(item, sources.Event | sources.Unreadable)
