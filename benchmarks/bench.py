@@ -190,7 +190,7 @@ def bench_hostile_inputs(workdir: Path, quick: bool) -> list[Result]:
             "<= 1.5",
             two[1] / one[1] <= 1.5,
             f"largest process {two[1]:.0f} MB vs {one[1]:.0f} MB; {two[0]:.1f} s vs {one[0]:.1f} s "
-            "(pieces too big to hold are judged in the main process, streamed: no parallelism for such a file)",
+            "(pieces too big to hold are judged in the main process, streamed: such a file is not parallel)",
         )
     )
     return results
