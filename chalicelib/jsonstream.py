@@ -462,7 +462,8 @@ def _batch(buffer: _Buffer) -> tuple[list[Any] | None, int] | None:
     ``(None, cut)``: the batch failed (decode one by one up to ``cut``)."""
     if len(buffer.text) - buffer.pos < _BATCH_MIN_CHARS and not buffer.eof:
         buffer.fill()
-    text, start = buffer.text, buffer.pos
+    text = buffer.text
+    start = buffer.pos = _WHITESPACE.match(text, buffer.pos).end()  # type: ignore[union-attr]
     if len(text) - start < _BATCH_MIN_CHARS or text[start] != "{":
         return None
     end, failed = len(text), 0
@@ -478,9 +479,13 @@ def _batch(buffer: _Buffer) -> tuple[list[Any] | None, int] | None:
         if after >= len(text) or text[after] != "{":
             continue
         try:
-            return _strict.decode("[" + text[start : cut + 1] + "]"), comma + 1
+            values = _strict.decode("[" + text[start : cut + 1] + "]")
         except (ValueError, RecursionError):  # not whole elements, or hostile: one by one decides
             failed += 1
             if failed >= _FAILED_TRIES:
                 return None, cut
+            continue
+        if _deeper_than(values, MAX_DEPTH + 1):  # one by one refuses the element that is, with where
+            return None, cut
+        return values, comma + 1
     return None

@@ -296,3 +296,58 @@ def test_what_is_read_does_not_depend_on_the_chunks(text: str, chunk: int) -> No
     """The same values, refusals and error (with its line and column) with any chunk size: the
     parallel replay's pieces and the sequential replay must say the same."""
     assert _outcome(text, chunk) == _outcome(text, 1 << 20)
+
+
+def test_big_pretty_printed_arrays_are_decoded_in_batches(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What the AWS CLI prints (indent 4): a few json decodes for thousands of elements, not one each."""
+    from chalicelib import jsonstream
+
+    calls = {"batch": 0, "one": 0}
+    batch, one = jsonstream._strict.decode, jsonstream._decoder.raw_decode
+
+    def counted_batch(text: str) -> Any:
+        calls["batch"] += 1
+        return batch(text)
+
+    def counted_one(text: str, pos: int) -> Any:
+        calls["one"] += 1
+        return one(text, pos)
+
+    monkeypatch.setattr(jsonstream._strict, "decode", counted_batch)
+    monkeypatch.setattr(jsonstream._decoder, "raw_decode", counted_one)
+    elements = [{"GroupId": f"sg-{n}", "Tags": [], "Description": "x" * 60} for n in range(20_000)]
+    got = _members(json.dumps({"SecurityGroupRules": elements}, indent=4))
+    assert [v for _, _, _, v in got] == elements
+    assert calls["one"] < 200
+    assert 1 < calls["batch"] < 200
+
+
+def test_the_depth_limit_holds_inside_batches_too() -> None:
+    from chalicelib.jsonstream import members
+
+    good = ",\n".join(json.dumps({"GroupId": f"sg-{n}", "Description": "x" * 40}) for n in range(3000))
+    text = '{"SecurityGroupRules": [' + good + ", " + _nested(150) + ", " + good + "]}"
+    got = list(members(io.StringIO(text), RULES))
+    assert len(got) == 6001
+    [refused] = [m for m in got if m.refused]
+    assert refused.index == 3000
+    assert refused.refused is not None
+    assert refused.refused.endswith("nested deeper than 100 levels")
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.dictionaries(st.sampled_from(["GroupId", "Tags", "D", "}, {"]), _JSON_VALUES, max_size=4),
+        max_size=60,
+    ),
+    st.sampled_from([None, 4]),
+)
+def test_members_read_any_array_of_objects_as_json_load(elements: list[Any], indent: int | None) -> None:
+    """Batches or one by one, exactly the elements json.load sees (batches start at 64 KiB: pad)."""
+    from chalicelib import jsonstream
+
+    padded = [*elements, *({"pad": "x" * 1000, "n": n} for n in range(80))]
+    text = json.dumps({"SecurityGroupRules": padded, "NextToken": None}, indent=indent)
+    got = list(jsonstream.members(io.StringIO(text), RULES, chunk_chars=1 << 16))
+    assert [m.value for m in got if m.name == "SecurityGroupRules"] == padded
