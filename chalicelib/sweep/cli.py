@@ -75,7 +75,19 @@ def register(commands: Any) -> None:
     )
     audit.add_argument("--format", choices=FORMATS, default="text", help="default text")
     audit.add_argument("--output", metavar="FILE", help="write the report there instead of standard output")
+    audit.add_argument(
+        "--jobs",
+        type=_positive_int,
+        metavar="N",
+        help="with --from, judge big rules files on N processes (default: one per usable CPU; 1: one)",
+    )
     audit.set_defaults(run=run, parser=audit)
+
+
+def _positive_int(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    return int(text)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -103,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
     sink = Sink(out.stream, args.format)
     try:
         if args.dumps is not None:
-            reports, problems = _audit_dumps(args.dumps, baseline, progress, sink)
+            reports, problems = _audit_dumps(args, baseline, progress, sink)
         else:
             reports, problems = _audit_live(args, baseline, progress, sink)
         if progress is not None:
@@ -217,28 +229,66 @@ class Sink:
 
 
 def _audit_dumps(
-    paths: Sequence[str], baseline: Baseline, progress: Progress | None, sink: Sink
+    args: argparse.Namespace, baseline: Baseline, progress: Progress | None, sink: Sink
 ) -> tuple[list[SweepReport], list[str]]:
+    """Saved output: big plain rules files judged in pieces on worker processes (chalicelib/sweep/
+    pieces.py), the rest here; files are folded into the report in the order given, so the report
+    and the jsonl lines are those of one process."""
+    from chalicelib import parallel
+    from chalicelib.sweep import pieces
     from chalicelib.sweep.dump import Dump
-    from chalicelib.sweep.engine import sweep_dump
+    from chalicelib.sweep.engine import DumpSweep
 
-    with Dump(paths) as dump:
+    jobs = args.jobs or parallel.usable_cpus()
+    with Dump(args.dumps) as dump:
         dump.context()
-        rules: Iterator[Rule] = dump.rules()
-        if progress is not None:
-            rules = progress.counting(rules, "rules judged")
-        report = sweep_dump(
-            rules,
+        part = DumpSweep.start(
             dump.groups.values(),
             baseline,
             datetime.now(UTC),
             account=dump.account,
             region=dump.region,
             prefix_lists=dump.prefix_lists,
-            interfaces=dump.interfaces if dump.interfaces else None,
             on_finding=sink.finding_writer(dump.account, dump.region),
             keep_findings=not sink.streams,
         )
+        part.builder.count_groups(len(part.groups))
+        files = dump.rules_files()
+        planned = {path: p for _, path in files if (p := pieces.plan(path, jobs))}
+        workers = None
+        if planned:
+            context = pieces.Context(
+                args.baseline,
+                pieces.compact(part.groups),
+                dump.prefix_lists,
+                dump.account,
+                dump.region,
+                part.builder.started_at,
+                sink.streams,
+            )
+            workers = pieces.Workers(context, jobs, [p for ps in planned.values() for p in ps])
+        try:
+            for name, path in files:
+                done = workers.results(planned[path]) if workers is not None and path in planned else None
+                if done is None:
+                    rules: Iterator[Rule] = dump.rules(only=path)
+                    if progress is not None:
+                        rules = progress.counting(rules, f"rules judged ({name})")
+                    part.judge(rules)
+                    continue
+                offset = 0
+                for judged in done:
+                    assert judged.builder is not None
+                    part.builder.merge(judged.builder)
+                    sink.stream.writelines(judged.lines)
+                    dump.judged_elsewhere(
+                        name, path, judged.rules, ((offset + i, m) for i, m in judged.problems)
+                    )
+                    offset += judged.elements
+        finally:
+            if workers is not None:
+                workers.close()
+        report = part.finish(dump.interfaces if dump.interfaces else None)
         problems = [str(p) for p in [*dump.problems, *dump.missing_pages()]]
         if not dump.rules_read and not problems:
             problems.append(

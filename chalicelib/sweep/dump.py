@@ -97,6 +97,41 @@ class _File:
     """Members read by the first pass before the file's first rule (groups in front of rules)."""
 
 
+class RuleCheck:
+    """An entry of a rules file as a rule, or why not (its field, or a place other than the dump's),
+    the same way in this process and in a worker judging a piece of the file."""
+
+    def __init__(self, account: str | None, region: str | None) -> None:
+        self.account, self.region = account, region
+        self._arn_prefix = "\0"  # "arn:aws:ec2:REGION:ACCOUNT:" once a rule of the dump's place is seen
+
+    def __call__(self, value: Any) -> Rule | str:
+        try:
+            rule = checked_rule(value, "entry")
+        except DescribeError as error:
+            return str(error).removeprefix("entry").lstrip(".: ")
+        arn = rule.rule_arn
+        if arn is not None and not arn.startswith(self._arn_prefix):
+            wrong = self._elsewhere(arn)
+            if wrong is not None:
+                return wrong
+        return rule
+
+    def _elsewhere(self, arn: str) -> str | None:
+        """A rule of another account or region than the dump's: judged with the wrong facts (exemptions
+        are scoped by account and region), so refused; one dump per account and region."""
+        account, region = _account_and_region({"SecurityGroupRuleArn": arn})
+        if account is None or self.account is None:
+            return None
+        if (account, region) != (self.account, self.region):
+            return (
+                f"a rule of {account or '?'} in {region or '?'}, while the dump is of "
+                f"{self.account} in {self.region}: give one account and region per audit"
+            )
+        self._arn_prefix = ":".join(arn.split(":")[:5]) + ":"  # later rules: one startswith
+        return None
+
+
 class Dump:
     """The files given to ``--from``. Read :meth:`context` first (groups, interfaces, prefix lists,
     and the account and region of the first rule), then stream :meth:`rules`; :attr:`problems`
@@ -110,7 +145,6 @@ class Dump:
         self.account: str | None = None
         self.region: str | None = None
         self.rules_read = 0
-        self._arn_prefix = "\0"  # "arn:aws:ec2:REGION:ACCOUNT:" once a rule of the dump's place is seen
         self._files: list[_File] = []
         self._spooled: list[str] = []
         self._pages: dict[Kind, set[tuple[str, int]]] = {}
@@ -356,28 +390,25 @@ class Dump:
 
     # --- second pass: the rules, streamed --------------------------------------------------------
 
-    def rules(self) -> Iterator[Rule]:
-        """Every rule of the rules files, converted once and checked; a bad entry is a problem."""
+    def rules_files(self) -> list[tuple[str, str]]:
+        """(name, path) of each file holding rules, in order (after :meth:`context`)."""
+        return [(f.name, f.path) for f in self._files if "rules" in f.kinds]
+
+    def rules(self, only: str | None = None) -> Iterator[Rule]:
+        """Every rule of the rules files (or of the one at path ``only``), converted once and
+        checked; a bad entry is a problem."""
+        check = RuleCheck(self.account, self.region)
         for file in self._files:
-            if "rules" not in file.kinds:
+            if "rules" not in file.kinds or (only is not None and file.path != only):
                 continue
             for position, (kind, member) in enumerate(self._members(file)):
                 if kind == "rules" and member.index:  # the common case first: a rule, not the first
-                    if member.refused is not None:
-                        self._bad(file, member, f"refused: {member.refused}")
+                    got = check(member.value) if member.refused is None else f"refused: {member.refused}"
+                    if isinstance(got, str):
+                        self._bad(file, member, got)
                         continue
-                    try:
-                        rule = checked_rule(member.value, "entry")
-                    except DescribeError as error:
-                        self._bad(file, member, str(error).removeprefix("entry").lstrip(".: "))
-                        continue
-                    if rule.rule_arn is not None and not rule.rule_arn.startswith(self._arn_prefix):
-                        wrong = self._elsewhere(rule.rule_arn)
-                        if wrong is not None:
-                            self._bad(file, member, wrong)
-                            continue
                     self.rules_read += 1
-                    yield rule
+                    yield got
                     continue
                 if position < file.read_before_rules:
                     continue  # read by the first pass
@@ -386,37 +417,22 @@ class Dump:
                 if kind != "rules":
                     self._bad(file, member, f"give the output of {COMMANDS[kind]} in a file of its own")
                     continue
-                if member.refused is not None:
-                    self._bad(file, member, f"refused: {member.refused}")
-                    continue
-                try:
-                    rule = checked_rule(member.value, "entry")
-                except DescribeError as error:
-                    self._bad(file, member, str(error).removeprefix("entry").lstrip(".: "))
-                    continue
-                wrong = self._elsewhere(rule.rule_arn) if rule.rule_arn else None
-                if wrong is not None:
-                    self._bad(file, member, wrong)
+                got = check(member.value) if member.refused is None else f"refused: {member.refused}"
+                if isinstance(got, str):
+                    self._bad(file, member, got)
                     continue
                 self.rules_read += 1
-                yield rule
+                yield got
+
+    def judged_elsewhere(self, name: str, path: str, rules: int, problems: Iterable[tuple[int, str]]) -> None:
+        """A rules file judged in pieces by workers (one page, ``{"SecurityGroupRules": [...]}``): its
+        count, its page, and its bad entries by their index in the file."""
+        self.rules_read += rules
+        self._pages.setdefault("rules", set()).add((path, 0))
+        self.problems.extend(Problem(f"{name}: SecurityGroupRules[{i}]", message) for i, message in problems)
 
     def _bad(self, file: _File, member: jsonstream.Member, message: str) -> None:
         self.problems.append(Problem(self._where(file, member), message))
-
-    def _elsewhere(self, arn: str) -> str | None:
-        """A rule of another account or region than the dump's: judged with the wrong facts (exemptions
-        are scoped by account and region), so refused; one dump per account and region."""
-        account, region = _account_and_region({"SecurityGroupRuleArn": arn})
-        if account is None or self.account is None:
-            return None
-        if (account, region) != (self.account, self.region):
-            return (
-                f"a rule of {account or '?'} in {region or '?'}, while the dump is of "
-                f"{self.account} in {self.region}: give one account and region per audit"
-            )
-        self._arn_prefix = ":".join(arn.split(":")[:5]) + ":"  # later rules: one startswith
-        return None
 
 
 class _Known(dict[str, PrefixList | str]):

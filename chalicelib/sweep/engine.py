@@ -313,6 +313,44 @@ class ReportBuilder:
                 for nj in finding.not_judged
             )
 
+    def merge(self, other: ReportBuilder) -> None:
+        """Fold in what another builder judged of the rules that come after this one's (a piece of a
+        dump judged on another process): the result is what one builder over all the rules holds."""
+        for name, n in other.totals.items():
+            self._count(name, n)
+        self.violating_ids |= other.violating_ids
+        for group_id, theirs in other._groups.items():
+            mine = self._groups.get(group_id)
+            if mine is None:
+                self._groups[group_id] = theirs
+                continue
+            mine.findings.extend(theirs.findings)
+            mine.exempted.extend(theirs.exempted)
+            mine.expired.extend(theirs.expired)
+            mine.not_judged.extend(theirs.not_judged)
+            mine.violating += theirs.violating
+            if SEVERITY_ORDER[theirs.severity] > SEVERITY_ORDER[mine.severity]:
+                mine.severity = theirs.severity
+        for control, count in other._controls.items():
+            known = self._controls.get(control)
+            self._controls[control] = (
+                count
+                if known is None
+                else known.model_copy(
+                    update={"rules": known.rules + count.rules, "new": known.new + count.new}
+                )
+            )
+            self._control_groups.setdefault(control, set()).update(other._control_groups.get(control, ()))
+        for into, given in (
+            (self._by_severity, other._by_severity),
+            (self._lifted, other._lifted),
+            (self._expired, other._expired),
+        ):
+            for key, n in given.items():
+                into[key] = into.get(key, 0) + n
+        self.not_judged.extend(other.not_judged)
+        self.errors.extend(other.errors)
+
     def _finding(self, finding: Finding, results: Mapping[str, ActionResult]) -> SweepFinding:
         rule = finding.rule
         result = sweep_action(finding, self.mode, results)
@@ -464,32 +502,95 @@ def sweep_dump(
     ``rule_items`` and ``group_items`` may already be canonical (:class:`Rule`, :class:`GroupFacts`):
     ``sgguard audit --from`` converts each entry of an untrusted file once, with
     :func:`~chalicelib.sweep.describe.checked_rule`, and reports a bad one by file, entry and field."""
-    from chalicelib.sweep.describe import groups_by_id
-
-    given = list(group_items)
-    groups = {g.group_id: g for g in given if isinstance(g, GroupFacts)}
-    groups.update(groups_by_id(g for g in given if not isinstance(g, GroupFacts)))
-    facts = sweep_facts(groups, account=account, region=region, now=now, prefix_lists=prefix_lists)
-    facts = Facts(**{**_fields(facts), "why_unknown": NOT_IN_DUMP})
-    if prefix_lists is None:
-        facts = Facts(**{**_fields(facts), "prefix_lists": _Unread("no prefix-list dump was given")})
-    builder = ReportBuilder(
+    dump = DumpSweep.start(
+        group_items,
         baseline,
-        sweep_id,
-        "report",
         now,
-        account,
-        region,
-        origin="dump",
+        account=account,
+        region=region,
+        prefix_lists=prefix_lists,
+        sweep_id=sweep_id,
         on_finding=on_finding,
         keep_findings=keep_findings,
     )
-    builder.count_groups(len(groups))
-    rules = (i if isinstance(i, Rule) else rule_from_describe(i) for i in rule_items)
-    builder.add(judge_rules(rules, baseline, facts), groups)
-    if interfaces is not None:
-        builder.set_exposure(exposures(interfaces, builder.violating_groups(groups)))
-    return builder.build(now)
+    dump.builder.count_groups(len(dump.groups))
+    dump.judge(rule_items)
+    return dump.finish(interfaces)
+
+
+@dataclass
+class DumpSweep:
+    """One judgement of saved describe output, in parts: :meth:`judge` may be called for several
+    runs of rules, and another part's builder merged in (:meth:`ReportBuilder.merge`: ``sgguard
+    audit --from`` judges a big dump in pieces on several processes, each with its own DumpSweep)."""
+
+    builder: ReportBuilder
+    facts: Facts
+    groups: dict[str, GroupFacts]
+
+    @classmethod
+    def start(
+        cls,
+        group_items: Iterable[Mapping[str, Any] | GroupFacts],
+        baseline: Baseline,
+        now: datetime,
+        *,
+        account: str | None = None,
+        region: str | None = None,
+        prefix_lists: Mapping[str, PrefixList | str] | None = None,
+        sweep_id: str = "dump",
+        on_finding: Callable[[SweepFinding], None] | None = None,
+        keep_findings: bool = True,
+    ) -> DumpSweep:
+        from chalicelib.sweep.describe import groups_by_id
+
+        given = list(group_items)
+        groups = {g.group_id: g for g in given if isinstance(g, GroupFacts)}
+        groups.update(groups_by_id(g for g in given if not isinstance(g, GroupFacts)))
+        facts = sweep_facts(groups, account=account, region=region, now=now, prefix_lists=prefix_lists)
+        facts = Facts(**{**_fields(facts), "why_unknown": NOT_IN_DUMP})
+        if prefix_lists is None:
+            facts = Facts(**{**_fields(facts), "prefix_lists": _Unread("no prefix-list dump was given")})
+        builder = ReportBuilder(
+            baseline,
+            sweep_id,
+            "report",
+            now,
+            account,
+            region,
+            origin="dump",
+            on_finding=on_finding,
+            keep_findings=keep_findings,
+        )
+        return cls(builder, facts, groups)
+
+    def fresh(
+        self, on_finding: Callable[[SweepFinding], None] | None = None, keep_findings: bool = True
+    ) -> DumpSweep:
+        """Another part of the same judgement: the same facts and groups, an empty builder."""
+        b = self.builder
+        builder = ReportBuilder(
+            b.baseline,
+            b.sweep_id,
+            b.mode,
+            b.started_at,
+            b.account,
+            b.region,
+            origin=b.origin,
+            on_finding=on_finding,
+            keep_findings=keep_findings,
+        )
+        return DumpSweep(builder, self.facts, self.groups)
+
+    def judge(self, rule_items: Iterable[Mapping[str, Any] | Rule]) -> None:
+        rules = (i if isinstance(i, Rule) else rule_from_describe(i) for i in rule_items)
+        self.builder.add(judge_rules(rules, self.builder.baseline, self.facts), self.groups)
+
+    def finish(self, interfaces: Iterable[Interface] | None = None) -> SweepReport:
+        builder = self.builder
+        if interfaces is not None:
+            builder.set_exposure(exposures(interfaces, builder.violating_groups(self.groups)))
+        return builder.build(builder.started_at)
 
 
 def _fields(facts: Facts) -> dict[str, Any]:
