@@ -350,6 +350,9 @@ class ReportBuilder:
                 into[key] = into.get(key, 0) + n
         self.not_judged.extend(other.not_judged)
         self.errors.extend(other.errors)
+        base = len(self._kept) + self._dropped  # other's rules come after all of this one's
+        self._kept.extend((priority, base + order, doc) for priority, order, doc in other._kept)
+        self._dropped += other._dropped
 
     def _finding(self, finding: Finding, results: Mapping[str, ActionResult]) -> SweepFinding:
         rule = finding.rule
