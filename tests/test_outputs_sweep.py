@@ -12,7 +12,8 @@ import pytest
 
 from chalicelib.adapters import clients
 from chalicelib.baseline import load_baseline
-from chalicelib.outputs import deliver, eventbus, securityhub
+from chalicelib.outputs import eventbus, securityhub
+from chalicelib.outputs.after_sweep import after_sweep
 from chalicelib.outputs.sweep import SWEEP_DETAIL_TYPE, rule_of, sweep_entry, sweep_notification, to_archive
 from chalicelib.settings import Settings
 from chalicelib.sweep.engine import sweep_dump
@@ -130,7 +131,7 @@ def test_a_sweep_archives_the_findings_of_rules_it_no_longer_sees(world: World) 
     kept, gone = rules
     settings = Settings.from_env({"SECURITY_HUB": "on", "EVENTBRIDGE": "off"})
     empty = report_of([])
-    problems = deliver.after_sweep(empty, settings, {kept}, summary_sent=False)
+    problems = after_sweep(empty, settings, {kept}, summary_sent=False)
     assert problems == {"securityhub": []}
     after = _hub_findings()
     assert len(after) == len(found)  # archived in place: the same ids, no new findings
@@ -151,7 +152,7 @@ def test_a_sweep_makes_findings_for_violations_whose_event_was_missed_and_keeps_
     missed = rule(7)
     report = report_of([seen_by_event, missed], groups)
     settings = Settings.from_env({"SECURITY_HUB": "on", "EVENTBRIDGE": "off"})
-    assert deliver.after_sweep(report, settings, {event_rule, missed["SecurityGroupRuleId"]}, False) == {
+    assert after_sweep(report, settings, {event_rule, missed["SecurityGroupRuleId"]}, False) == {
         "securityhub": []
     }
     after = _hub_findings()
@@ -171,7 +172,7 @@ def test_an_incomplete_sweep_archives_nothing(world: World) -> None:
     found = _imported(world)
     settings = Settings.from_env({"SECURITY_HUB": "on", "EVENTBRIDGE": "off"})
     incomplete = report_of([]).model_copy(update={"complete": False, "cursor": "sg-1"})
-    deliver.after_sweep(incomplete, settings, set(), summary_sent=False)
+    after_sweep(incomplete, settings, set(), summary_sent=False)
     assert {f["RecordState"] for f in _hub_findings().values()} == {"ACTIVE"}
     assert len(_hub_findings()) == len(found)
 
@@ -206,8 +207,60 @@ def test_after_sweep_sends_the_summary_to_chat_and_eventbridge_only_with_the_sns
     chat = world.sns.create_topic(Name="sgguard-chat-prod")["TopicArn"]
     settings = Settings.from_env({"CHAT_TOPIC": "sgguard-chat-prod"})
     report = report_of([rule(1)])
-    assert deliver.after_sweep(report, settings, {"sgr-1"}, summary_sent=False) == {}
+    assert after_sweep(report, settings, {"sgr-1"}, summary_sent=False) == {}
     assert sent == []
-    problems = deliver.after_sweep(report, settings, {"sgr-1"}, summary_sent=True)
+    problems = after_sweep(report, settings, {"sgr-1"}, summary_sent=True)
     assert problems == {"chat": [], "eventbridge": []}
     assert sent == [chat, SWEEP_DETAIL_TYPE]
+
+
+# --- through the scheduled sweep ------------------------------------------------------------------
+
+
+def test_the_scheduled_sweep_tells_chat_and_eventbridge_and_tidies_security_hub(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A rule opened with no event (missed delivery) gets a finding from the sweep; once it is gone, the
+    next complete sweep archives it. The summary reaches chat and EventBridge with the SNS one."""
+    from chalicelib.sweep import scheduled
+    from tests.test_outputs import Outputs
+    from tests.test_sweep_scheduled import PLENTY, _open
+
+    outputs = Outputs(world)
+    for name, value in {
+        "NOTIFY_TOPIC_ARN": world.topics["prod"],
+        "IDEMPOTENCY_TABLE": "sgguard-idempotency-prod",
+        "SWEEP_MODE": "report",
+        "SECURITY_HUB": "on",
+        "CHAT_TOPIC_ARN": outputs.chat_topic,
+    }.items():
+        monkeypatch.setenv(name, value)
+    web = world.group("web")
+    _open(world, web, 22)
+    scheduled.sweep_now(PLENTY)
+    [chat] = outputs.chat_messages()
+    parsed = check_chat(chat)
+    assert (parsed.content.title or "").startswith(":mag: Sweep of")
+    [event] = outputs.events_put()
+    assert event["detail-type"] == SWEEP_DETAIL_TYPE
+    assert event["detail"]["totals"]["violating"] >= 1
+    made = [f for f in outputs.findings() if f["RecordState"] == "ACTIVE"]
+    assert made
+    assert all(f["Title"].startswith("sgguard's sweep found") for f in made)
+    for finding in made:
+        check_asff(finding)
+
+    from devtools.eventgen import group_rules
+
+    [ssh] = [
+        r["SecurityGroupRuleId"]
+        for r in group_rules(world.ec2, web)
+        if r.get("CidrIpv4") == "0.0.0.0/0" and not r["IsEgress"] and r["FromPort"] == 22
+    ]
+    assert any(rule_of(f["Id"]) == ssh for f in made)
+    world.ec2.revoke_security_group_ingress(GroupId=web, SecurityGroupRuleIds=[ssh])
+    scheduled.sweep_now(PLENTY)  # the rule is gone: its findings are archived, none added
+    after = {f["Id"]: f for f in outputs.findings()}
+    assert set(after) == {f["Id"] for f in made}
+    for finding_id, finding in after.items():  # other rules (e.g. egress to anywhere) still violate
+        assert finding["RecordState"] == ("ARCHIVED" if rule_of(finding_id) == ssh else "ACTIVE")

@@ -21,7 +21,6 @@ from typing import Any, TextIO
 from chalicelib import audit
 from chalicelib.decision import Decision
 from chalicelib.settings import Settings
-from chalicelib.sweep.report import SweepReport
 
 OUTPUT_FAILURES = "OutputFailures"
 
@@ -38,7 +37,7 @@ def _eventbridge(decision: Decision) -> list[str]:
     return [f"event not put: {reason}" for _, reason in failed]
 
 
-def _region() -> str | None:
+def own_region() -> str | None:
     return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
 
 
@@ -47,7 +46,7 @@ def _chat(settings: Settings) -> Send:
         from chalicelib.adapters import sns, sts
         from chalicelib.outputs import chat
 
-        topic = settings.chat_topic(sts.own_account, _region())
+        topic = settings.chat_topic(sts.own_account, own_region())
         if topic is None:
             return []
         sns.publish_plain(topic, json.dumps(chat.notification(decision), ensure_ascii=False))
@@ -60,7 +59,7 @@ def own_account_and_region() -> tuple[str, str] | None:
     """The function's own account (from its identity) and region: the default product's."""
     from chalicelib.adapters import sts
 
-    account, region = sts.own_account(), _region()
+    account, region = sts.own_account(), own_region()
     return (account, region) if account and region else None
 
 
@@ -126,7 +125,7 @@ def failure_metric(output: str, count: int, now_ms: int, stream: TextIO | None =
     out.flush()
 
 
-def _try_each(
+def try_each(
     wanted: Sequence[tuple[str, Callable[[], Sequence[str]]]], now: Callable[[], float], **about: Any
 ) -> dict[str, list[str]]:
     """Try every output; what each could not send (empty lists for the ones that sent everything)."""
@@ -148,7 +147,7 @@ def to_outputs(
 ) -> dict[str, list[str]]:
     """Send the decision to every output wanted; what each could not send."""
     bound = [(name, _bind(send, decision)) for name, send in wanted]
-    return _try_each(bound, now, event_id=decision.event_id)
+    return try_each(bound, now, event_id=decision.event_id)
 
 
 def _bind(send: Send, decision: Decision) -> Callable[[], Sequence[str]]:
@@ -169,77 +168,3 @@ def everywhere(
         to_outputs(decision, wanted, now)
         raise
     return to_outputs(decision, wanted, now)
-
-
-# --- the sweep -------------------------------------------------------------------------------------
-
-
-def _sweep_chat(settings: Settings, report: SweepReport) -> Callable[[], list[str]]:
-    def send() -> list[str]:
-        from chalicelib.adapters import sns, sts
-        from chalicelib.outputs.sweep import sweep_notification
-
-        topic = settings.chat_topic(sts.own_account, _region())
-        if topic is not None:
-            sns.publish_plain(topic, json.dumps(sweep_notification(report), ensure_ascii=False))
-        return []
-
-    return send
-
-
-def _sweep_event(report: SweepReport) -> Callable[[], list[str]]:
-    def send() -> list[str]:
-        from chalicelib.adapters import eventbridge
-        from chalicelib.outputs.eventbus import entry_size
-        from chalicelib.outputs.sweep import sweep_entry
-
-        failed = eventbridge.put([sweep_entry(report)], entry_size)
-        return [f"event not put: {reason}" for _, reason in failed]
-
-    return send
-
-
-def _sweep_archive(
-    report: SweepReport, still_violating: set[str], now: Callable[[], float]
-) -> Callable[[], list[str]]:
-    def send() -> list[str]:
-        from chalicelib.adapters import securityhub as hub
-        from chalicelib.outputs import securityhub
-        from chalicelib.outputs.sweep import to_archive, to_create
-
-        own = own_account_and_region()
-        if own is None:
-            return ["findings not archived: sgguard could not learn its own account (STS) or region"]
-        account, region = own
-        if report.account != account or report.region != region:
-            return []  # another account's or region's findings are not this product's to archive
-        product = securityhub.product_arn(region, account)
-        moment = datetime.fromtimestamp(now(), UTC)
-        active = list(hub.active_findings(product, account, region))
-        new = to_create(active, report, product, moment)
-        gone = to_archive(active, report, still_violating, product, moment)
-        failed = hub.import_findings(new) + hub.import_findings(gone)
-        return [f"finding {sent.get('Id')} not imported: {reason}" for sent, reason in failed]
-
-    return send
-
-
-def after_sweep(
-    report: SweepReport,
-    settings: Settings,
-    still_violating: set[str],
-    summary_sent: bool,
-    now: Callable[[], float] = time.time,
-) -> dict[str, list[str]]:
-    """What a sweep sends besides its SNS summary: the same summary to chat and EventBridge (only when
-    the SNS summary went out: something changed, or a heartbeat); to Security Hub, a finding for each
-    violating rule of the report that has none yet, and, after a complete sweep, the archiving of the
-    findings whose rules it no longer sees violating. Never raises."""
-    wanted: list[tuple[str, Callable[[], Sequence[str]]]] = []
-    if summary_sent and (settings.chat_topic_arn or settings.chat_topic_name):
-        wanted.append(("chat", _sweep_chat(settings, report)))
-    if summary_sent and settings.eventbridge:
-        wanted.append(("eventbridge", _sweep_event(report)))
-    if settings.security_hub:
-        wanted.append(("securityhub", _sweep_archive(report, still_violating, now)))
-    return _try_each(wanted, now, sweep_id=report.sweep_id)

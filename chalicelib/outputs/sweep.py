@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable
+from collections.abc import Set as AbstractSet
 from datetime import datetime
 from typing import Any
 
@@ -222,7 +223,7 @@ def rule_of(finding_id: str) -> str | None:
 def to_archive(
     active: Iterable[dict[str, Any]],
     report: SweepReport,
-    still_violating: set[str],
+    still_violating: AbstractSet[str],
     product: str,
     now: datetime,
 ) -> list[dict[str, Any]]:

@@ -21,6 +21,7 @@ from typing import Any, Protocol, TextIO
 
 from chalicelib import audit
 from chalicelib.baseline import Baseline, BaselineError, load_baseline
+from chalicelib.outputs.after_sweep import after_sweep
 from chalicelib.settings import ConfigError, Settings
 from chalicelib.sweep import summary
 from chalicelib.sweep.engine import merge_parts
@@ -182,6 +183,7 @@ def sweep_now(
         try:
             published = _publish(settings.notify_topic(sts.own_account, region), report)
         except Exception as error:
+            after_sweep(report, settings, ids, summary_sent=True, now=clock)  # chat still hears of it
             _forget_this_sweep(store, key, state, clock())
             audit.log_error(
                 f"sweep {report.sweep_id}: the summary could not be sent ({error}); the next sweep "
@@ -189,6 +191,7 @@ def sweep_now(
                 sweep_id=report.sweep_id,
             )
             raise
+    after_sweep(report, settings, ids, summary_sent=published is not None, now=clock)
     return {
         "sweep_id": report.sweep_id,
         "complete": report.complete,
