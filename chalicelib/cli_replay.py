@@ -25,6 +25,8 @@ from chalicelib.settings import is_topic_arn
 from chalicelib.terminal import printable, printable_lines
 
 USAGE = 2
+INCOMPLETE = 3
+"""A message could not be published after its decision was made (and its rules perhaps revoked)."""
 INTERRUPTED = 130
 FORMATS = ("text", "jsonl")
 
@@ -41,7 +43,10 @@ AWS); --jobs without --offline (a live replay asks AWS event by event, in order)
 
 exit status: 0 every input read (a run that read no event warns on stderr); 1 an input or a
 record could not be read, or an event is invalid (the rest is still judged); 2 a usage error, a
-baseline that does not load, or no usable AWS credentials for a live replay; 130 interrupted.
+baseline that does not load, no usable AWS credentials for a live replay, or a --notify topic
+that does not exist or cannot be used (checked before any event is judged: nothing is revoked);
+3 incomplete: a message could not be published (each decision is on standard output before its
+message is sent; standard error names the topic and the event); 130 interrupted.
 """
 
 
@@ -119,6 +124,17 @@ def _replay(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return USAGE
+        if args.notify:
+            from chalicelib.adapters.topics import topic_problem
+
+            topic = topic_problem(args.notify)
+            if topic is not None:
+                print(
+                    printable(f"sgguard: --notify {args.notify}: cannot publish there ({topic}); ")
+                    + "nothing was judged or revoked",
+                    file=sys.stderr,
+                )
+                return USAGE
     tune_garbage_collector()
     run = _Run(args, baseline)
     try:
@@ -139,6 +155,8 @@ class _Run:
         self.progress = _Progress(sys.stderr) if sys.stderr.isatty() else None
         self.tally = Tally()
         self.empty: list[sources.Nothing] = []
+        self.unsent = 0
+        """Messages that could not be published: the run is incomplete (exit 3)."""
 
     def go(self) -> None:
         args = self.args
@@ -166,6 +184,11 @@ class _Run:
                 self.progress.tick(self.tally, name)
 
     def _here(self, aws: AwsPort | None) -> None:
+        connect = None
+        if self.args.mode == "enforce" and aws is None:
+            from chalicelib.adapters.revoke import LiveAws
+
+            connect = LiveAws
         for item in sources.events(self.args.paths):
             if isinstance(item, sources.Nothing):
                 self._nothing(item)
@@ -174,7 +197,7 @@ class _Run:
                 self.tally.unreadable += 1
                 self._warn(f"sgguard: {item.where}: {item.message}")
                 continue
-            result = judge(item.raw, self.baseline, self.args.mode, aws)
+            result = judge(item.raw, self.baseline, self.args.mode, aws, connect=connect)
             self.tally.add(result)
             if self.progress is not None:
                 self.progress.tick(self.tally, item.source)
@@ -182,11 +205,20 @@ class _Run:
                 continue
             if result.outcome == "invalid":
                 self._warn(f"sgguard: {item.where}: invalid: {result.reason}")
-            elif result.outcome == "violation" and self.args.notify:
-                from chalicelib.handler import tell
+            self.out.write(result)  # what was decided (and revoked) is on record before the message
+            if result.needs_message and self.args.notify:
+                self.out.stream.flush()
+                self._notify(item, result)
 
-                tell(result, self.args.notify)
-            self.out.write(result)
+    def _notify(self, item: sources.Event, decision: Decision) -> None:
+        from chalicelib.handler import tell
+
+        try:
+            tell(decision, self.args.notify)
+        except Exception as error:  # reported, and the run goes on: the next event may need revoking
+            self.unsent += 1
+            topic = self.args.notify
+            self._warn(f"sgguard: {item.where}: event {decision.event_id}: not published to {topic}: {error}")
 
     def _nothing(self, item: sources.Nothing) -> None:
         self.empty.append(item)
@@ -206,6 +238,14 @@ class _Run:
             unreadable = f"{self.tally.unreadable} could not be read" if self.tally.unreadable else ""
             why = "; ".join(part for part in (f"nothing in {held}" if held else "", unreadable) if part)
             print(f"sgguard: warning: no events were read ({why or 'no input'})", file=sys.stderr)
+        if self.unsent:
+            print(
+                printable(
+                    f"sgguard: incomplete: {self.unsent} message(s) not published to {self.args.notify}"
+                ),
+                file=sys.stderr,
+            )
+            return INCOMPLETE
         return 1 if self.tally.invalid else 0
 
     def interrupted(self) -> int:

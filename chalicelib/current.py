@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from chalicelib.adapters.ec2 import AwsUnavailable
+from chalicelib.adapters.ec2 import AwsBusy, AwsUnavailable
 from chalicelib.baseline import Baseline
 from chalicelib.decision import ActionResult, Mode
 from chalicelib.evaluate import Facts, Finding, evaluate
@@ -35,6 +35,8 @@ class RuleState:
     error: str | None = None
     """Why AWS could not answer: kept as text, not as the exception, whose traceback would tie this
     object and its frames into a reference cycle that only the cyclic collector frees."""
+    busy: bool = False
+    """The error was throttling or AWS-side (AwsBusy): a later attempt may read the rules."""
 
     def seed(self, rules: Iterable[Rule]) -> None:
         for rule in rules:
@@ -44,16 +46,16 @@ class RuleState:
 
     def read(self, rule_ids: Iterable[str]) -> dict[str, Rule]:
         """The current state of the given rules; ids that no longer exist are absent from the answer.
-        Raises AwsUnavailable (remembered: AWS is not asked twice for one event) or AwsBusy."""
+        Raises AwsUnavailable or AwsBusy (remembered: AWS is not asked twice for one event)."""
         ids = set(rule_ids)
         missing = ids - self.asked
         if missing:
             if self.error is not None:
-                raise AwsUnavailable(self.error)
+                raise AwsBusy(self.error) if self.busy else AwsUnavailable(self.error)
             try:
                 self.known.update(self.aws.rules_by_id(sorted(missing)))
-            except AwsUnavailable as error:
-                self.error = str(error)
+            except (AwsUnavailable, AwsBusy) as error:
+                self.error, self.busy = str(error), isinstance(error, AwsBusy)
                 raise
             self.asked |= missing
         return {i: self.known[i] for i in ids if i in self.known}
@@ -76,11 +78,14 @@ def recheck(
     ids = [f.rule.rule_id for f in wanted if f.rule.rule_id]
     try:
         current = state.read(ids)
-    except AwsUnavailable as error:
+    except (AwsUnavailable, AwsBusy) as error:
         if mode != "enforce":
             return Recheck(wanted, {})  # dry-run: judged on the event alone; nothing is changed anyway
         why = f"could not read the rule's current state ({error}); not revoked, so as never to remove a rule"
-        return Recheck([], {i: ActionResult("failed", f"{why} that was fixed since") for i in ids})
+        retry = isinstance(error, AwsBusy)  # a later attempt may read it: Lambda retries the event
+        return Recheck(
+            [], {i: ActionResult("failed", f"{why} that was fixed since", retryable=retry) for i in ids}
+        )
     still: list[Finding] = []
     settled: dict[str, ActionResult] = {}
     for rule_id in dict.fromkeys(ids):

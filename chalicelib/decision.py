@@ -70,12 +70,17 @@ class FindingDoc(_Doc):
     why: list[Why]
     note: str | None = None
     """What an earlier attempt at the same event did, e.g. revoked it before a notification failed."""
+    in_event: str | None = None
+    """The rule as the event described it, in words, when the rule sgguard found (and revoked) had been
+    changed since: every other field describes the rule as it was when sgguard acted."""
 
 
 class NotJudgedDoc(_Doc):
     rule_id: str | None
     controls: list[str]
     reason: str
+    retryable: bool = False
+    """AWS throttled or failed on its side: a later attempt may read what this one could not."""
 
 
 class ExemptedDoc(_Doc):
@@ -118,6 +123,17 @@ class Decision(_Doc):
     delivery: Delivery = "first"
     """``retry``: an earlier attempt at this event failed before its message went out; ``duplicate``:
     the event was already decided and notified (EventBridge delivers at least once)."""
+    event_errors: list[str] = []
+    """Fields of the event sgguard could not read (``path: problem``), also when the decision could be
+    reached without them (AWS's rule set said what was created)."""
+    action_needed: list[str] = []
+    """What people must look at because sgguard could not: rules it could not judge or tell apart.
+    Not empty: a message marked ACTION NEEDED goes out, whatever the outcome."""
+    group_rules_breaking: list[FindingDoc] = []
+    """The group's current rules that break the baseline, read because the event could not be; not
+    revoked (action ``reported``): which of them the event created is unknown."""
+    omitted: dict[str, int] = {}
+    """Only in copies trimmed to fit a size limit (SNS): how many entries of each list were left out."""
 
     @property
     def severity(self) -> str:
@@ -127,6 +143,16 @@ class Decision(_Doc):
 
     def to_json_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
+
+    @property
+    def needs_message(self) -> bool:
+        """A violation, or something people must look at: never a silent pass."""
+        return self.outcome == "violation" or bool(self.action_needed)
+
+    @property
+    def retryable(self) -> bool:
+        """Something could not be judged because AWS throttled or failed: a later attempt may."""
+        return any(n.retryable for n in self.not_judged)
 
 
 @dataclass(frozen=True, slots=True)
@@ -277,6 +303,21 @@ def _header(record: Record, group_id: str | None, mode: Mode, baseline: str | No
     }
 
 
+@dataclass(frozen=True, slots=True)
+class Unread:
+    """What the shell could not read of an event, and what it found in the group instead."""
+
+    errors: Sequence[str] = ()
+    action_needed: Sequence[str] = ()
+    group_rules_breaking: Sequence[Finding] = ()
+
+
+def not_judged_words(doc: NotJudgedDoc) -> str:
+    rule = f"rule {doc.rule_id}" if doc.rule_id else "a rule"
+    controls = f" against {', '.join(doc.controls)}" if doc.controls else ""
+    return f"could not judge {rule}{controls}: {doc.reason}"
+
+
 def decide(
     change: RuleChange,
     findings: Sequence[Finding],
@@ -285,12 +326,26 @@ def decide(
     results: Mapping[str, ActionResult],
     extra_not_judged: Sequence[NotJudgedDoc] = (),
     without_id: ActionResult = ABSENT,
+    unread: Unread | None = None,
+    in_event: Mapping[str, str] | None = None,
 ) -> Decision:
-    """The decision document for an event whose rules were evaluated (and perhaps revoked)."""
+    """The decision document for an event whose rules were evaluated (and perhaps revoked).
+
+    ``in_event`` maps a rule id to the event's words for it, where the rule acted on differs."""
+    unread = unread or Unread()
     violating = [f for f in findings if f.violates]
     docs = [_finding_doc(f, action_for(f, mode, results, without_id)) for f in violating]
+    if in_event:
+        docs = [
+            d.model_copy(update={"in_event": in_event[d.rule_id]})
+            if d.rule_id and d.rule_id in in_event
+            else d
+            for d in docs
+        ]
     not_judged = [
-        NotJudgedDoc(rule_id=f.rule.rule_id, controls=list(nj.control_ids), reason=nj.reason)
+        NotJudgedDoc(
+            rule_id=f.rule.rule_id, controls=list(nj.control_ids), reason=nj.reason, retryable=nj.retryable
+        )
         for f in findings
         for nj in f.not_judged
     ]
@@ -301,6 +356,9 @@ def decide(
         counts = _count_actions(docs)
         reason = f"{len(docs)} of {len(findings)} rules break {baseline} ({', '.join(controls)}): {counts}"
         outcome: Outcome = "violation"
+    elif unread.action_needed:  # rules that could not be read nor found: the event is not understood
+        reason = "; ".join(unread.errors)[:4000] + f"; {len(findings)} readable rules comply with {baseline}"
+        outcome = "invalid"
     else:
         reason = f"all {len(findings)} rules comply with {baseline}"
         if not_judged:
@@ -311,6 +369,8 @@ def decide(
         reason += f"; {len({e.rule_id for e in exempted})} rule(s) exempted by {names} (see exempted)"
     for name, day in sorted({(x.exemption, x.expired_on) for x in expired}):
         reason += f"; exemption {name} expired on {day}"
+    if unread.action_needed:
+        reason += "; ACTION NEEDED: part of the event could not be read (see action_needed)"
     return Decision(
         **_header(change.record, change.group_id, mode, baseline),
         outcome=outcome,
@@ -319,6 +379,9 @@ def decide(
         not_judged=not_judged,
         exempted=exempted,
         exemptions_expired=expired,
+        event_errors=list(unread.errors),
+        action_needed=[*unread.action_needed, *(not_judged_words(n) for n in not_judged)],
+        group_rules_breaking=[_finding_doc(f, ActionResult("reported")) for f in unread.group_rules_breaking],
     )
 
 
@@ -334,8 +397,17 @@ def ignored(record: Record, reason: str, mode: Mode, baseline: str | None = None
     return Decision(**_header(record, group_id, mode, baseline), outcome="ignored", reason=reason)
 
 
-def invalid(raw: Any, errors: Sequence[str], mode: Mode, baseline: str | None = None) -> Decision:
-    """A document for an event that could not be understood, carrying what little can be read of it."""
+def invalid(
+    raw: Any,
+    errors: Sequence[str],
+    mode: Mode,
+    baseline: str | None = None,
+    group_id: str | None = None,
+    unread: Unread | None = None,
+) -> Decision:
+    """A document for an event that could not be understood, carrying what little can be read of it:
+    for one that names its group, what people must look at there (``unread``)."""
+    unread = unread or Unread()
     detail: Mapping[str, Any] = {}
     if isinstance(raw, Mapping):
         inner = raw.get("detail")
@@ -351,10 +423,13 @@ def invalid(raw: Any, errors: Sequence[str], mode: Mode, baseline: str | None = 
         event_time=text("eventTime"),
         account=text("recipientAccountId"),
         region=text("awsRegion"),
-        group_id=None,
+        group_id=group_id,
         actor=Actor(),
         outcome="invalid",
         reason="; ".join(errors)[:4000],
         mode=mode,
         baseline=baseline,
+        event_errors=list(errors)[:100],
+        action_needed=list(unread.action_needed),
+        group_rules_breaking=[_finding_doc(f, ActionResult("reported")) for f in unread.group_rules_breaking],
     )

@@ -44,6 +44,9 @@ class Facts:
     prefix_lists: Mapping[str, PrefixList | str] = field(default_factory=dict)
     actors_known: bool = True
     """False in a sweep, which finds rules in place and cannot know who made them."""
+    retryable: frozenset[str] = frozenset()
+    """The reasons above (``why_unknown``, a prefix list's) that are AWS throttling or failing on its
+    side: what they leave unjudged may be judged by a later attempt."""
 
     def where(self, rule: Rule) -> Where:
         return Where(
@@ -71,6 +74,7 @@ class NotJudged:
     reason: str
     exemption: str | None = None
     """The exemption that could not be checked, when that is why (the sweep holds such rules back)."""
+    retryable: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,7 +194,8 @@ def _prefix_list_reason(list_id: str, control: Control, facts: Facts) -> str | N
     known = facts.prefix_lists.get(list_id)
     if not isinstance(known, PrefixList):
         why = known or "AWS was not asked"
-        return NotJudged((control.id,), f"the entries of prefix list {list_id} are unknown ({why})")
+        unknown = f"the entries of prefix list {list_id} are unknown ({why})"
+        return NotJudged((control.id,), unknown, retryable=why in facts.retryable)
     if known.aws_managed:
         return None
     for entry in known.entries:
@@ -235,7 +240,9 @@ def _verdict(
     if control.group_name is not None:
         name = facts.group_names.get(rule.group_id)
         if name is None:
-            return NotJudged((control.id,), f"the name of {rule.group_id} is unknown ({facts.why_unknown})")
+            why = facts.why_unknown
+            reason = f"the name of {rule.group_id} is unknown ({why})"
+            return NotJudged((control.id,), reason, retryable=why in facts.retryable)
         if name != control.group_name:
             return None
         where = f" in the group named {name!r}"
@@ -327,9 +334,12 @@ def evaluate_rule(rule: Rule, baseline: Baseline, facts: Facts) -> Finding:
 def _merged(not_judged: list[NotJudged]) -> list[NotJudged]:
     """One entry per reason: an unread prefix list leaves several controls undecided for one cause."""
     by_reason: dict[str, list[str]] = {}
+    retryable: set[str] = set()
     for item in not_judged:
         by_reason.setdefault(item.reason, []).extend(item.control_ids)
-    return [NotJudged(tuple(ids), reason) for reason, ids in by_reason.items()]
+        if item.retryable:
+            retryable.add(item.reason)
+    return [NotJudged(tuple(ids), reason, retryable=reason in retryable) for reason, ids in by_reason.items()]
 
 
 def _apply_exemptions(finding: Finding, baseline: Baseline, facts: Facts) -> Finding:
@@ -347,7 +357,12 @@ def _apply_exemptions(finding: Finding, baseline: Baseline, facts: Facts) -> Fin
         kept.append(hit)
         expired.extend(Expired(hit, e) for e in found.expired)
         not_judged.extend(
-            NotJudged((hit.control.id,), f"exemption {e.id} not applied: {why}", e.id)
+            NotJudged(
+                (hit.control.id,),
+                f"exemption {e.id} not applied: {why}",
+                e.id,
+                retryable=any(r in why for r in facts.retryable),
+            )
             for e, why in found.unchecked
         )
     return Finding(finding.rule, tuple(kept), tuple(not_judged), tuple(lifted), tuple(expired))

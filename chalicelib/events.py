@@ -8,12 +8,14 @@ or numbers. Unknown fields are ignored so that a new CloudTrail field never brea
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import (
+    AfterValidator,
     AliasChoices,
     BaseModel,
     BeforeValidator,
@@ -21,8 +23,8 @@ from pydantic import (
     Discriminator,
     Field,
     Tag,
+    TypeAdapter,
     ValidationError,
-    field_validator,
     model_validator,
 )
 
@@ -32,6 +34,7 @@ from chalicelib.rules import (
     Direction,
     Rule,
     Source,
+    SourceKind,
     canonical_cidr,
     normalise_protocol,
     source_from,
@@ -85,6 +88,38 @@ def _cidr(value: Any) -> Any:
 Cidr = Annotated[str, BeforeValidator(_cidr)]
 Protocol = Annotated[str, BeforeValidator(lambda v: normalise_protocol(v) if isinstance(v, str | int) else v)]
 Port = Annotated[int, Field(ge=-1, le=65535)]
+
+REGION_NAME = re.compile(r"[a-z]{2}(-[a-z]+)+-[0-9]{1,2}")
+"""What AWS names a region: eu-west-1, us-gov-west-1, cn-north-1, us-isob-east-1."""
+
+
+def _region(value: str) -> str:
+    if not REGION_NAME.fullmatch(value):
+        shown = value if len(value) <= 40 else value[:40] + "..."
+        raise ValueError(f"{shown!r} is not an AWS region name (such as eu-west-1)")
+    return value
+
+
+RegionName = Annotated[str, AfterValidator(_region)]
+
+
+def is_region(value: Any) -> bool:
+    return isinstance(value, str) and REGION_NAME.fullmatch(value) is not None
+
+
+def _all_traffic_has_no_ports(value: Any, protocol: str, ports: tuple[str, str]) -> Any:
+    """EC2 ignores the ports of an all-traffic (-1) permission, whatever the caller wrote there
+    (70000, -2, text): so does sgguard, instead of calling the rule unreadable."""
+    if not isinstance(value, Mapping):
+        return value
+    written = value.get(protocol)
+    if isinstance(written, str | int) and not isinstance(written, bool):
+        try:
+            if normalise_protocol(written) == ALL_PROTOCOLS:
+                return {k: v for k, v in value.items() if k not in ports}
+        except ValueError:
+            pass
+    return value
 
 
 # --- identities ------------------------------------------------------------------------------------
@@ -179,6 +214,11 @@ class IpPermission(_Model):
     ipv6_ranges: Items[Ipv6Range] = Field(default_factory=Items, alias="ipv6Ranges")
     prefix_list_ids: Items[PrefixListId] = Field(default_factory=Items, alias="prefixListIds")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _ports_of_all_traffic(cls, value: Any) -> Any:
+        return _all_traffic_has_no_ports(value, "ipProtocol", ("fromPort", "toPort"))
+
 
 class ReferencedGroupInfo(_Model):
     group_id: str = Field(alias="groupId")
@@ -200,6 +240,11 @@ class RuleSetItem(_Model):
     prefix_list_id: str | None = Field(default=None, alias="prefixListId")
     referenced_group_info: ReferencedGroupInfo | None = Field(default=None, alias="referencedGroupInfo")
     description: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _ports_of_all_traffic(cls, value: Any) -> Any:
+        return _all_traffic_has_no_ports(value, "ipProtocol", ("fromPort", "toPort"))
 
     @property
     def source(self) -> Source:
@@ -234,6 +279,11 @@ class RuleRequest(_Model):
     prefix_list_id: str | None = Field(default=None, alias="PrefixListId")
     referenced_group_id: str | None = Field(default=None, alias="ReferencedGroupId")
     description: str | None = Field(default=None, alias="Description")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _ports_of_all_traffic(cls, value: Any) -> Any:
+        return _all_traffic_has_no_ports(value, "IpProtocol", ("FromPort", "ToPort"))
 
     @property
     def source(self) -> Source:
@@ -271,7 +321,7 @@ class _RecordBase(_Model):
     event_name: str = Field(alias="eventName")
     event_time: datetime = Field(alias="eventTime")
     event_source: str = Field(alias="eventSource")
-    aws_region: str = Field(alias="awsRegion")
+    aws_region: RegionName = Field(alias="awsRegion")
     recipient_account_id: str | None = Field(default=None, alias="recipientAccountId")
     user_identity: UserIdentity = Field(default_factory=UserIdentity, alias="userIdentity")
     source_ip: str | None = Field(default=None, alias="sourceIPAddress")
@@ -281,19 +331,17 @@ class _RecordBase(_Model):
 
 
 class AuthorizeRecord(_RecordBase):
-    kind: Literal["authorize"] = "authorize"
-    request: AuthorizeRequest = Field(alias="requestParameters")
-    response: AuthorizeResponse | None = Field(default=None, alias="responseElements")
+    """The request and the response are kept as delivered and read rule by rule (:func:`rule_change`):
+    one rule sgguard cannot read must never hide the others, nor AWS's own record of what it created."""
 
-    @field_validator("response", mode="before")
-    @classmethod
-    def _response_may_be_anything(cls, value: Any) -> Any:
-        return value if isinstance(value, Mapping) else None
+    kind: Literal["authorize"] = "authorize"
+    request: Any = Field(default=None, alias="requestParameters")
+    response: Any = Field(default=None, alias="responseElements")
 
 
 class ModifyRecord(_RecordBase):
     kind: Literal["modify"] = "modify"
-    request: ModifyParameters = Field(alias="requestParameters")
+    request: Any = Field(default=None, alias="requestParameters")
 
 
 class OtherRecord(_RecordBase):
@@ -339,10 +387,44 @@ class BareRecord(_Model):
     record: CloudTrailRecord
 
 
+ENVELOPE_PREFIX = "detail."
+
+
 Record = AuthorizeRecord | ModifyRecord | OtherRecord
 
 
 # --- from a record to canonical rules -------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class UnreadRule:
+    """A rule of the event sgguard could not read whole, with whatever of it could be read.
+
+    ``rule_id`` known: the rule is the group's current rule with that id. Else the readable fields
+    (None: unreadable) are matched against the group's current rules; only one match makes it the
+    event's rule, since an older rule may look the same.
+    """
+
+    where: str
+    rule_id: str | None = None
+    direction: Direction | None = None
+    protocol: str | None = None
+    ports: tuple[int | None, int | None] | None = None
+    source_kind: SourceKind | None = None
+
+    def matches(self, rule: Rule) -> bool:
+        if self.rule_id is not None:
+            return rule.rule_id == self.rule_id
+        if self.protocol is None or rule.protocol != self.protocol:
+            return False  # with no protocol, any rule of the group could be the one
+        if self.direction is not None and rule.direction != self.direction:
+            return False
+        if self.source_kind is not None and rule.source.kind != self.source_kind:
+            return False
+        if self.ports is not None:
+            wanted = Rule(rule.group_id, rule.direction, self.protocol, *self.ports, source=rule.source)
+            return wanted.identity == rule.identity
+        return True
 
 
 @dataclass(frozen=True, slots=True)
@@ -351,7 +433,9 @@ class RuleChange:
 
     ``direction_known`` is False for ModifySecurityGroupRules, whose request does not say whether
     the rule is ingress or egress: its rules are provisionally ingress until AWS is asked.
-    ``ids_known`` is False for events too old to carry rule ids.
+    ``ids_known`` is False for events too old to carry rule ids. ``unread`` are the rules that could
+    not be read whole, ``errors`` every field that could not be read (``path: problem``), including
+    request fields that were not needed because AWS's rule set said what was created.
     """
 
     record: AuthorizeRecord | ModifyRecord
@@ -359,6 +443,8 @@ class RuleChange:
     rules: tuple[Rule, ...]
     direction_known: bool
     ids_known: bool
+    unread: tuple[UnreadRule, ...] = ()
+    errors: tuple[str, ...] = field(default=())
 
     @property
     def account(self) -> str | None:
@@ -384,8 +470,8 @@ def _location(loc: tuple[int | str, ...], prefix: str) -> str:
         if isinstance(part, int):
             text += f"[{part}]"
         elif part not in ("authorize", "modify", "other", "record"):  # union tags, not fields
-            text += f".{part}" if text else str(part)
-    return text or "(event)"
+            text += f".{part}" if text and not text.endswith(".") else str(part)
+    return text.rstrip(".") or "(event)"
 
 
 def _errors(error: ValidationError, prefix: str = "") -> list[str]:
@@ -410,6 +496,11 @@ def parse_record(raw: Any) -> Record:
         raise InvalidEvent(_errors(error)) from None
 
 
+def prefix_of(raw: Any) -> str:
+    """How field paths of this event start: ``detail.`` inside an EventBridge envelope."""
+    return ENVELOPE_PREFIX if isinstance(raw, Mapping) and "detail" in raw else ""
+
+
 def _ports(protocol: str, from_port: int | None, to_port: int | None) -> tuple[int | None, int | None]:
     """All-traffic rules carry no ports (events write -1 or nothing); keep ports for everything else."""
     if protocol == ALL_PROTOCOLS:
@@ -417,87 +508,353 @@ def _ports(protocol: str, from_port: int | None, to_port: int | None) -> tuple[i
     return (from_port, to_port)
 
 
-def _check_port_order(rules: tuple[Rule, ...], where: str) -> None:
-    for index, rule in enumerate(rules):
-        low, high = rule.from_port, rule.to_port
-        if rule.protocol in ("tcp", "udp") and low is not None and high is not None and low > high:
-            raise InvalidEvent([f"{where}[{index}]: fromPort {low} is greater than toPort {high}"])
+def _port_order_error(rule: Rule, where: str) -> str | None:
+    low, high = rule.from_port, rule.to_port
+    if rule.protocol in ("tcp", "udp") and low is not None and high is not None and low > high:
+        return f"{where}: fromPort {low} is greater than toPort {high}"
+    return None
 
 
-def _rules_from_rule_set(items: list[RuleSetItem]) -> Iterator[Rule]:
-    for item in items:
-        from_port, to_port = _ports(item.ip_protocol, item.from_port, item.to_port)
-        yield Rule(
-            group_id=item.group_id,
-            direction="egress" if item.is_egress else "ingress",
-            protocol=item.ip_protocol,
-            from_port=from_port,
-            to_port=to_port,
-            source=item.source,
-            rule_id=item.rule_id,
-            rule_arn=item.rule_arn,
-            description=item.description,
-        )
+def _validate(model: type[_Model], value: Any, where: str) -> tuple[Any, list[str]]:
+    try:
+        return model.model_validate(value), []
+    except ValidationError as error:
+        return None, _errors(error, where + ".")
 
 
-def _rules_from_permissions(group_id: str, direction: Direction, perms: list[IpPermission]) -> Iterator[Rule]:
-    """One rule per source of each permission, as AWS itself splits them."""
-    for perm in perms:
-        from_port, to_port = _ports(perm.ip_protocol, perm.from_port, perm.to_port)
-
-        sources = [
-            *((Source("cidr_ipv4", r.cidr_ip), r.description) for r in perm.ip_ranges.items),
-            *((Source("cidr_ipv6", r.cidr_ipv6), r.description) for r in perm.ipv6_ranges.items),
-            *((Source("prefix_list", p.prefix_list_id), p.description) for p in perm.prefix_list_ids.items),
-            *(
-                (Source("security_group", g.group_id or g.group_name or "?"), g.description)
-                for g in perm.groups.items
-            ),
-        ]
-        for source, description in sources:
-            yield Rule(
-                group_id, direction, perm.ip_protocol, from_port, to_port, source, None, None, description
-            )
+def _items(value: Any, where: str) -> tuple[list[Any], list[str]]:
+    """A CloudTrail collection (``{}``, null or ``{"items": [...]}``) as a list, leniently."""
+    if value is None or value == {}:
+        return [], []
+    if isinstance(value, Mapping) and isinstance(value.get("items"), list):
+        return list(value["items"]), []
+    if isinstance(value, Mapping) and value.get("items") is None:
+        return [], []
+    return [], [f"{where}: expected {{'items': [...]}}, got {_kind(value)}"]
 
 
-def rule_change(record: AuthorizeRecord | ModifyRecord) -> RuleChange:
-    """Every rule an event carries, canonical. Raise :class:`InvalidEvent` when one is malformed."""
-    prefix = "requestParameters"
-    if isinstance(record, ModifyRecord):
-        request = record.request.request
-        try:
-            rules = tuple(
-                Rule(
-                    request.group_id,
-                    "ingress",
-                    u.rule.ip_protocol,
-                    *_ports(u.rule.ip_protocol, u.rule.from_port, u.rule.to_port),
-                    source=u.rule.source,
-                    rule_id=u.rule_id,
-                    description=u.rule.description,
+def _kind(value: Any) -> str:
+    return type(value).__name__ if not isinstance(value, Mapping) else "an object without a list of items"
+
+
+_RULE_ID = re.compile(r"sgr-[0-9a-z]{1,32}")
+_GROUP_ID = re.compile(r"sg-[0-9a-z]{1,32}")
+
+
+def _text_id(value: Any, key: str, pattern: re.Pattern[str]) -> str | None:
+    found = value.get(key) if isinstance(value, Mapping) else None
+    return found if isinstance(found, str) and pattern.fullmatch(found) else None
+
+
+def _rule_set_rules(
+    items: list[Any], where: str
+) -> tuple[list[Rule], list[UnreadRule], list[str], str | None]:
+    """AWS's own record of the rules it created, read item by item."""
+    rules: list[Rule] = []
+    unread: list[UnreadRule] = []
+    errors: list[str] = []
+    group_id: str | None = None
+    for index, raw in enumerate(items):
+        here = f"{where}[{index}]"
+        group_id = group_id or _text_id(raw, "groupId", _GROUP_ID)
+        item, problems = _validate(RuleSetItem, raw, here)
+        rule: Rule | None = None
+        if item is not None:
+            try:
+                from_port, to_port = _ports(item.ip_protocol, item.from_port, item.to_port)
+                rule = Rule(
+                    group_id=item.group_id,
+                    direction="egress" if item.is_egress else "ingress",
+                    protocol=item.ip_protocol,
+                    from_port=from_port,
+                    to_port=to_port,
+                    source=item.source,
+                    rule_id=item.rule_id,
+                    rule_arn=item.rule_arn,
+                    description=item.description,
                 )
-                for u in request.updates
+                order = _port_order_error(rule, here)
+                if order:
+                    problems, rule = [order], None
+            except ValueError as error:
+                problems = [f"{here}: {error}"]
+        if rule is not None:
+            rules.append(rule)
+            continue
+        errors.extend(problems)
+        egress = raw.get("isEgress") if isinstance(raw, Mapping) else None
+        direction: Direction | None = (
+            None if not isinstance(egress, bool) else "egress" if egress else "ingress"
+        )
+        unread.append(UnreadRule(here, _text_id(raw, "securityGroupRuleId", _RULE_ID), direction))
+    return rules, unread, errors, group_id
+
+
+_SOURCE_FIELDS: tuple[tuple[str, type[_Model], SourceKind], ...] = (
+    ("ipRanges", IpRange, "cidr_ipv4"),
+    ("ipv6Ranges", Ipv6Range, "cidr_ipv6"),
+    ("prefixListIds", PrefixListId, "prefix_list"),
+    ("groups", GroupPair, "security_group"),
+)
+
+
+def _source_of(entry: Any, kind: SourceKind) -> Source:
+    if kind == "cidr_ipv4":
+        return Source(kind, entry.cidr_ip)
+    if kind == "cidr_ipv6":
+        return Source(kind, entry.cidr_ipv6)
+    if kind == "prefix_list":
+        return Source(kind, entry.prefix_list_id)
+    return Source(kind, entry.group_id or entry.group_name or "?")
+
+
+def _permission_rules(
+    perm: Any, where: str, group_id: str, direction: Direction
+) -> tuple[list[Rule], list[UnreadRule], list[str]]:
+    """One request permission: one rule per source, as AWS itself splits them; what cannot be read
+    becomes an UnreadRule holding the readable part (protocol, ports, the kind of source)."""
+    whole, errors = _validate(IpPermission, perm, where)
+    if whole is not None:
+        from_port, to_port = _ports(whole.ip_protocol, whole.from_port, whole.to_port)
+        whole_rules = [
+            Rule(
+                group_id,
+                direction,
+                whole.ip_protocol,
+                from_port,
+                to_port,
+                _source_of(e, source_kind),
+                None,
+                None,
+                e.description,
             )
-        except ValueError as error:
-            raise InvalidEvent(
-                [f"{prefix}.ModifySecurityGroupRulesRequest.SecurityGroupRule: {error}"]
-            ) from None
-        _check_port_order(rules, f"{prefix}.ModifySecurityGroupRulesRequest.SecurityGroupRule")
-        return RuleChange(record, request.group_id, rules, direction_known=False, ids_known=True)
+            for name, _, source_kind in _SOURCE_FIELDS
+            for e in getattr(whole, _FIELD_ATTRS[name]).items
+        ]
+        order = [e for e in (_port_order_error(r, where) for r in whole_rules[:1]) if e]
+        if not order:
+            return whole_rules, [], []
+        return [], [UnreadRule(where, None, direction, whole.ip_protocol)], order
+    if not isinstance(perm, Mapping):
+        return [], [UnreadRule(where, None, direction)], errors
+    protocol = _readable_protocol(perm.get("ipProtocol"))
+    ports: tuple[int | None, int | None] | None = None
+    if protocol == ALL_PROTOCOLS:
+        ports = (None, None)
+    elif protocol is not None and not any(f"{where}.fromPort" in e or f"{where}.toPort" in e for e in errors):
+        ports = _ports(protocol, _port_or_none(perm.get("fromPort")), _port_or_none(perm.get("toPort")))
+    rules: list[Rule] = []
+    unread: list[UnreadRule] = []
+    for name, model, source_kind in _SOURCE_FIELDS:
+        entries, problems = _items(perm.get(name), f"{where}.{name}")
+        if problems:
+            unread.append(UnreadRule(where, None, direction, protocol, ports, source_kind))
+        for index, raw in enumerate(entries):
+            entry, _ = _validate(model, raw, f"{where}.{name}.items[{index}]")
+            if entry is not None and protocol is not None and ports is not None:
+                source = _source_of(entry, source_kind)
+                rules.append(
+                    Rule(group_id, direction, protocol, *ports, source, None, None, entry.description)
+                )
+            else:
+                here = f"{where}.{name}.items[{index}]"
+                unread.append(UnreadRule(here, None, direction, protocol, ports, source_kind))
+    if not rules and not unread:
+        unread.append(UnreadRule(where, None, direction, protocol, ports))
+    return rules, unread, errors
 
+
+_FIELD_ATTRS = {
+    "ipRanges": "ip_ranges",
+    "ipv6Ranges": "ipv6_ranges",
+    "prefixListIds": "prefix_list_ids",
+    "groups": "groups",
+}
+
+
+_PORT = TypeAdapter(Port | None)
+
+
+def _port_or_none(value: Any) -> int | None:
+    """A port already known to be valid (the permission's own errors do not mention it)."""
+    port: int | None = _PORT.validate_python(value)
+    return port
+
+
+def _readable_protocol(value: Any) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        return None
+    try:
+        return normalise_protocol(value)
+    except ValueError:
+        return None
+
+
+def _request_rules(
+    request: Any, prefix: str, group_id: str | None, direction: Direction
+) -> tuple[list[Rule], list[UnreadRule], list[str], str | None]:
+    where = f"{prefix}requestParameters"
+    if not isinstance(request, Mapping):
+        return [], [], [f"{where}: expected an object, got {type(request).__name__}"], None
+    errors: list[str] = []
+    named = request.get("groupId")
+    if named is not None and _text_id(request, "groupId", _GROUP_ID) is None:
+        errors.append(f"{where}.groupId: {_shown(named)} is not a security group id")
+    group_id = group_id or _text_id(request, "groupId", _GROUP_ID)
+    perms, problems = _items(request.get("ipPermissions"), f"{where}.ipPermissions")
+    errors.extend(problems)
+    rules: list[Rule] = []
+    unread: list[UnreadRule] = []
+    if problems:
+        unread.append(UnreadRule(f"{where}.ipPermissions", None, direction))
+    for index, perm in enumerate(perms):
+        got, lost, bad = _permission_rules(
+            perm, f"{where}.ipPermissions.items[{index}]", group_id or "?", direction
+        )
+        rules.extend(got)
+        unread.extend(lost)
+        errors.extend(bad)
+    return rules, unread, errors, group_id
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _authorize_change(record: AuthorizeRecord, prefix: str) -> RuleChange:
     direction: Direction = "egress" if record.event_name.endswith("Egress") else "ingress"
-    rule_set = record.response.security_group_rule_set.items if record.response else []
-    if rule_set:
-        try:
-            rules = tuple(_rules_from_rule_set(rule_set))
-        except ValueError as error:
-            raise InvalidEvent([f"responseElements.securityGroupRuleSet: {error}"]) from None
-        _check_port_order(rules, "responseElements.securityGroupRuleSet.items")
-        return RuleChange(record, rules[0].group_id, rules, direction_known=True, ids_known=True)
+    errors: list[str] = []
+    rule_set: list[Any] = []
+    response = record.response
+    if isinstance(response, Mapping):
+        rule_set, problems = _items(
+            response.get("securityGroupRuleSet"), f"{prefix}responseElements.securityGroupRuleSet"
+        )
+        errors.extend(problems)
+    request_rules, request_unread, request_errors, request_group = _request_rules(
+        record.request, prefix, None, direction
+    )
+    if rule_set:  # AWS's own record of what it created; the request is only noted
+        where = f"{prefix}responseElements.securityGroupRuleSet.items"
+        rules, unread, problems, group_id = _rule_set_rules(rule_set, where)
+        group_id = group_id or request_group
+        if group_id is None:
+            raise InvalidEvent([*problems, *errors, f"{where}: no rule names its group (groupId)"])
+        return RuleChange(
+            record,
+            group_id,
+            tuple(rules),
+            direction_known=True,
+            ids_known=True,
+            unread=tuple(unread),
+            errors=(*problems, *errors, *request_errors),
+        )
+    if request_group is None:
+        raise InvalidEvent(
+            [
+                *errors,
+                *request_errors,
+                f"{prefix}requestParameters.groupId: required when the response has no securityGroupRuleSet",
+            ]
+        )
+    rules = request_rules
+    return RuleChange(
+        record,
+        request_group,
+        tuple(rules),
+        direction_known=True,
+        ids_known=False,
+        unread=tuple(request_unread),
+        errors=(*errors, *request_errors),
+    )
 
-    group_id = record.request.group_id
-    if not group_id:
-        raise InvalidEvent([f"{prefix}.groupId: required when the response carries no securityGroupRuleSet"])
-    rules = tuple(_rules_from_permissions(group_id, direction, record.request.ip_permissions.items))
-    _check_port_order(rules, f"{prefix}.ipPermissions.items")
-    return RuleChange(record, group_id, rules, direction_known=True, ids_known=False)
+
+def _modify_change(record: ModifyRecord, prefix: str) -> RuleChange:
+    where = f"{prefix}requestParameters.ModifySecurityGroupRulesRequest"
+    if not isinstance(record.request, Mapping):
+        got = type(record.request).__name__
+        raise InvalidEvent([f"{prefix}requestParameters: expected an object, got {got}"])
+    request = record.request.get("ModifySecurityGroupRulesRequest")
+    if not isinstance(request, Mapping):
+        raise InvalidEvent([f"{where}: expected an object, got {type(request).__name__}"])
+    group_id = _text_id(request, "GroupId", _GROUP_ID)
+    if group_id is None:
+        raise InvalidEvent([f"{where}.GroupId: {_shown(request.get('GroupId'))} is not a security group id"])
+    updates = request.get("SecurityGroupRule")
+    updates = [updates] if isinstance(updates, Mapping) else updates
+    if not isinstance(updates, list) or not updates:
+        raise InvalidEvent([f"{where}.SecurityGroupRule: expected one or more rule updates"])
+    rules: list[Rule] = []
+    unread: list[UnreadRule] = []
+    errors: list[str] = []
+    for index, raw in enumerate(updates):
+        here = f"{where}.SecurityGroupRule" + (f"[{index}]" if len(updates) > 1 else "")
+        update, problems = _validate(RuleUpdate, raw, here)
+        rule: Rule | None = None
+        if update is not None:
+            try:
+                u = update.rule
+                rule = Rule(
+                    group_id,
+                    "ingress",
+                    u.ip_protocol,
+                    *_ports(u.ip_protocol, u.from_port, u.to_port),
+                    source=u.source,
+                    rule_id=update.rule_id,
+                    description=u.description,
+                )
+                order = _port_order_error(rule, here)
+                if order:
+                    problems, rule = [order], None
+            except ValueError as error:
+                problems = [f"{here}: {error}"]
+        if rule is not None:
+            rules.append(rule)
+            continue
+        errors.extend(problems)
+        unread.append(UnreadRule(here, _text_id(raw, "SecurityGroupRuleId", _RULE_ID)))
+    return RuleChange(
+        record,
+        group_id,
+        tuple(rules),
+        direction_known=False,
+        ids_known=True,
+        unread=tuple(unread),
+        errors=tuple(errors),
+    )
+
+
+def rule_change(record: AuthorizeRecord | ModifyRecord, prefix: str = "") -> RuleChange:
+    """Every rule an event carries, canonical, read rule by rule: AWS's ``securityGroupRuleSet``
+    first, the request only for what the rule set lacks. A rule that cannot be read is kept as an
+    :class:`UnreadRule` and its fields in ``errors``; :class:`InvalidEvent` only when the event names
+    no group at all (then it cannot be a rule change). ``prefix`` starts every field path
+    (:func:`prefix_of`)."""
+    if isinstance(record, ModifyRecord):
+        return _modify_change(record, prefix)
+    return _authorize_change(record, prefix)
+
+
+def claimed_group(raw: Any) -> tuple[str | None, str | None]:
+    """For an event that could not be parsed: the group it names and its region, when it claims to be
+    a rule change (an EC2 Authorize or Modify call that did not fail). Either is None when unreadable
+    (a region only when it is a region name, a group only when it is a group id)."""
+    detail = raw.get("detail", raw) if isinstance(raw, Mapping) else None
+    if not isinstance(detail, Mapping) or _record_kind(detail) == "other":
+        return None, None
+    region = detail.get("awsRegion") if is_region(detail.get("awsRegion")) else None
+    request = detail.get("requestParameters")
+    request = request if isinstance(request, Mapping) else {}
+    modify = request.get("ModifySecurityGroupRulesRequest")
+    candidates: list[Any] = [request, modify if isinstance(modify, Mapping) else {}]
+    response = detail.get("responseElements")
+    if isinstance(response, Mapping):
+        items, _ = _items(response.get("securityGroupRuleSet"), "")
+        candidates.extend(items)
+    for candidate in candidates:
+        for key in ("groupId", "GroupId"):
+            found = _text_id(candidate, key, _GROUP_ID)
+            if found:
+                return found, region
+    return None, region

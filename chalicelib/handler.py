@@ -5,10 +5,15 @@ Error policy (what Lambda's retry and on-failure destination see):
 - a wrong setting or an unusable baseline raises before anything is revoked, so every event fails
   loudly and reaches the on-failure destination instead of being judged against the wrong rules;
 - a refusal that will not go away (AccessDenied, an SCP) is a ``failed`` finding and a message telling
-  people to act; the invocation returns, as a retry would only be refused again;
-- throttling or an AWS-side error that outlasted botocore's retries, and a message that could not be
-  sent, raise *after* the decision is logged and recorded, so Lambda retries the event; the retry
-  revokes what is left and sends the message, saying what the first attempt revoked;
+  people to act; the invocation returns, as a retry would only be refused again; so is anything that
+  could not be judged or read for a lasting reason (``action_needed``: a message marked ACTION NEEDED);
+- an event that names its group but cannot be read is ``invalid`` and still sends ACTION NEEDED with
+  the group's rules that break the baseline now; only a record naming no group stays quiet;
+- throttling or an AWS-side error that outlasted botocore's retries (on a revocation, or on a read
+  that left something unjudged), and a message that could not be sent, raise *after* the decision is
+  logged and recorded, so Lambda retries the event; the retry revokes what is left and sends the
+  message, saying what the first attempt revoked; the last attempt sends the message and still
+  raises, so that the event also lands in the on-failure queue;
 - the same event delivered again after its message went out is decided (``delivery: duplicate``,
   its rules already absent) and logged, and sends nothing.
 """
@@ -23,6 +28,7 @@ from typing import Any
 from chalicelib import audit, metrics, notify, pipeline
 from chalicelib.adapters import sns, sts
 from chalicelib.adapters.ec2 import AwsBusy
+from chalicelib.adapters.revoke import LiveAws
 from chalicelib.baseline import Baseline, BaselineError, load_baseline
 from chalicelib.decision import Decision, Delivery
 from chalicelib.idempotency import DELIVERY_ATTEMPTS, Claim, Ledger, LedgerUnavailable, memory_ledger
@@ -79,21 +85,22 @@ def _record(decision: Decision, raw: Any, clock: Callable[[], float]) -> None:
 
 def handle_event(raw: Any, clock: Callable[[], float] = time.time) -> dict[str, Any]:
     settings, baseline = _configuration()
-    judged = pipeline.judge(raw, baseline, settings.mode, own=sts.own_arn, member_role=settings.member_role)
-    if isinstance(judged, Decision) or not judged.violates:
-        decision = (
-            judged if isinstance(judged, Decision) else pipeline.act(judged, baseline, settings.mode).decision
-        )
+    judged = pipeline.judge(
+        raw, baseline, settings.mode, own=sts.own_arn, member_role=settings.member_role, connect=LiveAws
+    )
+    if isinstance(judged, Decision):
+        if judged.needs_message:  # an event that names its group but cannot be read: people are told
+            return _tell_once(judged, raw, settings, clock)
+        _record(judged, raw, clock)
+        return judged.to_json_dict()
+    if not judged.needs_attention:
+        decision = pipeline.act(judged, baseline, settings.mode).decision
         _record(decision, raw, clock)
         return decision.to_json_dict()
 
     ledger, claim = _claim(_ledger(settings), judged.event_id, clock())
     if claim.kind == "busy":
-        message = (
-            f"event {claim.event_id} is being handled by another invocation (since {claim.holder_since})"
-        )
-        audit.log_error(message + "; raising so that Lambda retries it later", event_id=claim.event_id)
-        raise EventInProgress(message)
+        _busy(claim)
     try:
         decision, retry_later = _act_and_notify(judged, baseline, settings, ledger, claim, raw, clock)
     except Exception as error:
@@ -102,8 +109,42 @@ def handle_event(raw: Any, clock: Callable[[], float] = time.time) -> dict[str, 
         )
         _release(ledger, claim)
         raise
-    if retry_later:  # the last attempt: people were told; the event goes to the on-failure queue
-        raise AwsBusy(f"AWS throttled or failed revoking rules of event {claim.event_id} on the last attempt")
+    if retry_later is not None:  # the last attempt: people were told; the event goes to the on-failure queue
+        raise AwsBusy(
+            f"AWS throttled or failed for event {claim.event_id} on the last attempt ({retry_later})"
+        )
+    return decision.to_json_dict()
+
+
+def _busy(claim: Claim) -> None:
+    message = f"event {claim.event_id} is being handled by another invocation (since {claim.holder_since})"
+    audit.log_error(message + "; raising so that Lambda retries it later", event_id=claim.event_id)
+    raise EventInProgress(message)
+
+
+def _tell_once(
+    decision: Decision, raw: Any, settings: Settings, clock: Callable[[], float]
+) -> dict[str, Any]:
+    """The message for a decision that needs no action, once per event (when it has an id)."""
+    if decision.event_id is None:
+        _record(decision, raw, clock)
+        _publish(notify_topic(settings), decision, settings, clock)
+        return decision.to_json_dict()
+    ledger, claim = _claim(_ledger(settings), decision.event_id, clock())
+    if claim.kind == "busy":
+        _busy(claim)
+    if claim.kind == "duplicate":
+        decision = decision.model_copy(update={"delivery": "duplicate"})
+    _record(decision, raw, clock)
+    if claim.kind == "duplicate":
+        return decision.to_json_dict()
+    try:
+        _publish(notify_topic(settings), decision, settings, clock)
+    except Exception as error:
+        audit.log_error(f"event {claim.event_id}: message not sent, Lambda will retry it: {error}")
+        _release(ledger, claim)
+        raise
+    _keep_record(lambda: ledger.notified(claim, clock()))
     return decision.to_json_dict()
 
 
@@ -115,7 +156,9 @@ def _act_and_notify(
     claim: Claim,
     raw: Any,
     clock: Callable[[], float],
-) -> tuple[Decision, bool]:
+) -> tuple[Decision, str | None]:
+    """Act, log, record, and send the message; raise for Lambda's retry while AWS throttles and this
+    is not the last attempt. Returns the decision and, on the last attempt, why it is still unfinished."""
     earlier = claim.earlier if claim.kind == "retry" else None
     delivery: Delivery = (
         "duplicate" if claim.kind == "duplicate" else "retry" if claim.attempt > 1 else "first"
@@ -124,15 +167,18 @@ def _act_and_notify(
     decision = acted.decision
     _record(decision, raw, clock)
     if claim.kind == "duplicate" and not acted.revoked_now:
-        return decision, False  # its message went out with the first delivery
+        return decision, None  # its message went out with the first delivery
     if claim.kind != "duplicate":
         _keep_record(lambda: ledger.decided(claim, {r: a.action for r, a in acted.results.items()}, clock()))
     if acted.retryable and claim.attempt < DELIVERY_ATTEMPTS:
-        raise AwsBusy(f"AWS throttled or failed revoking rules of event {claim.event_id}: retrying later")
-    _publish(notify_topic(settings), decision, settings, clock)
+        raise AwsBusy(
+            f"AWS throttled or failed for event {claim.event_id} ({acted.why_retry()}): retrying later"
+        )
+    if decision.needs_message:
+        _publish(notify_topic(settings), decision, settings, clock)
     if claim.kind != "duplicate":
         _keep_record(lambda: ledger.notified(claim, clock()))
-    return decision, acted.retryable
+    return decision, acted.why_retry() if acted.retryable else None
 
 
 def _publish(
@@ -163,7 +209,7 @@ def report(decision: Decision, raw: Any, settings: Settings) -> None:
     that a revocation is never made without both. (It bypasses the idempotency record: a replay is a
     deliberate second look, not a delivery.)"""
     _log(decision, raw)
-    if decision.outcome == "violation":
+    if decision.needs_message:
         _publish(notify_topic(settings), decision, settings)
 
 

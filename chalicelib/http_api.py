@@ -5,9 +5,12 @@ Switched per stage by ``REPLAY_API`` (``on`` in dev, ``off`` in prod). Off, ever
 and does nothing. The same setting decides, when Chalice loads the app for a stage, whether the routes
 exist at all: prod is packaged without them, so it gets no API Gateway (see README, "Try it").
 
-``?mode=enforce`` behaves as the Lambda does: it revokes, writes the audit line and publishes to the
-stage's topic, so a rule is never revoked without the security team hearing of it. The default
-``dry-run`` is a preview with no side effect at all: no revocation, no audit line, no message.
+Deployed, ``/replay`` only previews (dry-run): no revocation, no audit line, no message, and the API
+function's own policy is read-only. ``?mode=enforce`` there is a 400: a forged event with a forged
+identity must not act with sgguard's role. Under `chalice local` (the developer's own credentials, as
+the command line uses) ``?mode=enforce`` behaves as the Lambda does: it checks the stage's topic,
+revokes, writes the audit line and publishes, so a rule is never revoked without the security team
+hearing of it (chalicelib/local_replay.py).
 """
 
 from __future__ import annotations
@@ -48,6 +51,20 @@ def routes_wanted(environ: Mapping[str, str] | None = None) -> bool:
     with ``REPLAY_API=off`` has no API Gateway. Tests load the app without a stage and get them."""
     env = os.environ if environ is None else environ
     return env.get(SWITCH, "").strip().lower() != "off"
+
+
+def runs_locally(environ: Mapping[str, str] | None = None) -> bool:
+    """Under `chalice local`: the Chalice command line marks its process (AWS_CHALICE_CLI_MODE), and
+    Lambda always sets AWS_LAMBDA_FUNCTION_NAME, which no local run has. Both are needed."""
+    env = os.environ if environ is None else environ
+    return env.get("AWS_CHALICE_CLI_MODE") == "true" and "AWS_LAMBDA_FUNCTION_NAME" not in env
+
+
+ENFORCE_REFUSED = (
+    "mode=enforce: the deployed replay route only previews (dry-run) and publishes nothing; to revoke, "
+    "replay with the command line (`sgguard replay --mode enforce --notify TOPIC_ARN ...`) or under "
+    "`chalice local`, with your own credentials"
+)
 
 
 def _bad(message: str) -> Answer:
@@ -97,6 +114,8 @@ def replay(body: bytes | str | None, query: Mapping[str, str] | None) -> Answer:
     mode = (query or {}).get("mode", "dry-run")
     if mode not in MODES:
         return _bad(f"mode: expected one of {', '.join(MODES)}, got {mode!r}")
+    if mode == "enforce" and not runs_locally():
+        return _bad(ENFORCE_REFUSED)
     if not body.strip():
         return _bad(f"the body is empty: send {SHAPES}")
     try:
@@ -113,18 +132,25 @@ def replay(body: bytes | str | None, query: Mapping[str, str] | None) -> Answer:
     if isinstance(loaded, Answer):
         return loaded
     settings, rules = loaded
-    from chalicelib.handler import report
+    unsent: list[str] = []
+    if mode == "enforce":
+        from chalicelib.local_replay import enforce  # local-only: never reached where deployed
 
-    tally, decisions = Tally(), []
-    for _, raw in events:
-        result = judge(raw, rules, mode, None, settings.member_role)
-        tally.add(result)
-        if isinstance(result, str):
-            continue
-        if mode == "enforce":
-            report(result, raw, settings)
-        decisions.append(result.to_json_dict())
-    answer = {"mode": mode, "decisions": decisions, "summary": tally.to_json_dict()}
+        done = enforce((raw for _, raw in events), rules, settings)
+        if isinstance(done, str):
+            return Answer(503, {"message": done})
+        tally, decisions, unsent = done
+    else:
+        tally, decisions = Tally(), []
+        for _, raw in events:
+            result = judge(raw, rules, "dry-run", None, settings.member_role)
+            tally.add(result)
+            if not isinstance(result, str):
+                decisions.append(result.to_json_dict())
+    answer: dict[str, Any] = {"mode": mode, "decisions": decisions, "summary": tally.to_json_dict()}
+    if unsent:
+        message = f"{len(unsent)} message(s) could not be published; the decisions say what was revoked"
+        return Answer(502, {"message": message, "unsent": unsent, **answer})
     if len(events) == 1 and decisions and decisions[0]["outcome"] == "invalid":
         return Answer(400, {"message": f"the event is invalid: {decisions[0]['reason']}", **answer})
     return Answer(200, answer)

@@ -4,6 +4,9 @@ PutMetricData call (and no permission for one).
 Per decision: one line per control the decision names (dimensions ``control`` and ``account``) and
 one line with ``control`` = ``ALL`` counting the decision as a whole, written even for compliant events
 so that an alarm on ``Failures`` or ``InvalidEvents`` sees zeros rather than missing data.
+
+``SilentInvalidEvents`` counts the events that claimed to be a rule change but named no group, and so
+told nobody (the deploy templates alarm on it, over every account).
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from typing import Any, TextIO
 from chalicelib.decision import Decision
 
 NAMESPACE = "sgguard"
-METRICS = ("Violations", "Revocations", "Failures", "InvalidEvents")
+METRICS = ("Violations", "Revocations", "Failures", "InvalidEvents", "SilentInvalidEvents")
 ALL_CONTROLS = "ALL"
 
 
@@ -44,6 +47,7 @@ def lines(decision: Decision, now_ms: int) -> list[dict[str, Any]]:
         "Revocations": sum(f.action == "revoked" and f.note is None for f in decision.findings),
         "Failures": sum(f.action == "failed" for f in decision.findings),
         "InvalidEvents": int(decision.outcome == "invalid"),
+        "SilentInvalidEvents": int(decision.outcome == "invalid" and not decision.needs_message),
     }
     out = [_line(ALL_CONTROLS, account, total, now_ms)]
     for control in sorted({c for f in decision.findings for c in f.controls}):

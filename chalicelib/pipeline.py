@@ -1,8 +1,11 @@
 """The imperative shell around the pure core: parse, learn what AWS must tell, evaluate, act, decide.
 
 AWS is reached only through the small :class:`AwsPort` interface, so the same pipeline runs in
-Lambda (:class:`LiveAws`), in the replay command without any AWS access (:class:`OfflineAws`), and in
-tests. What AWS could not tell is reported in ``not_judged``; it never turns into a silent pass.
+Lambda (adapters.revoke.LiveAws), read-only in the HTTP replay route (adapters.ec2.ReadOnlyAws), in the
+replay command without any AWS access (:class:`OfflineAws`), and in tests. What AWS could not tell is
+reported in ``not_judged`` and ``action_needed``; it never turns into a silent pass. An event that
+cannot be read whole is judged on what can be read, and the group's current rules are read to find
+the rest ("look"): a rule is revoked only when it is known to be the event's.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Protocol
 
-from chalicelib.adapters.ec2 import AwsBusy, AwsUnavailable, GroupInfo, RevokeResult
+from chalicelib.adapters.ec2 import AwsBusy, AwsUnavailable, GroupInfo, ReadOnlyAws, RevokeResult
 from chalicelib.baseline import Baseline
 from chalicelib.current import RuleState, recheck
 from chalicelib.decision import (
@@ -22,13 +25,24 @@ from chalicelib.decision import (
     Delivery,
     Mode,
     NotJudgedDoc,
+    Unread,
     decide,
     ignored,
     invalid,
     plan,
 )
 from chalicelib.evaluate import Facts, Finding, evaluate
-from chalicelib.events import InvalidEvent, ModifyRecord, OtherRecord, RuleChange, parse_record, rule_change
+from chalicelib.events import (
+    InvalidEvent,
+    ModifyRecord,
+    OtherRecord,
+    RuleChange,
+    UnreadRule,
+    claimed_group,
+    parse_record,
+    prefix_of,
+    rule_change,
+)
 from chalicelib.org.members import reach
 from chalicelib.redelivery import Earlier, merge
 from chalicelib.rules import Direction, PrefixList, Rule
@@ -42,39 +56,6 @@ class AwsPort(Protocol):
     def rules_by_id(self, rule_ids: Iterable[str]) -> dict[str, Rule]: ...
     def rules_of_group(self, group_id: str) -> list[Rule]: ...
     def revoke(self, group_id: str, direction: Direction, rule_ids: list[str]) -> dict[str, RevokeResult]: ...
-
-
-@dataclasses.dataclass(frozen=True)
-class LiveAws:
-    """EC2 in one region, as the function itself or (``role_arn``) as a member account's role."""
-
-    region: str | None
-    role_arn: str | None = None
-
-    def groups(self, group_ids: Iterable[str]) -> dict[str, GroupInfo]:
-        from chalicelib.adapters import ec2
-
-        return ec2.groups(group_ids, self.region, self.role_arn)
-
-    def prefix_lists(self, list_ids: Iterable[str]) -> dict[str, PrefixList | str]:
-        from chalicelib.adapters import ec2
-
-        return ec2.prefix_lists(list_ids, self.region, self.role_arn)
-
-    def rules_by_id(self, rule_ids: Iterable[str]) -> dict[str, Rule]:
-        from chalicelib.adapters import ec2
-
-        return ec2.rules_by_id(rule_ids, self.region, self.role_arn)
-
-    def rules_of_group(self, group_id: str) -> list[Rule]:
-        from chalicelib.adapters import ec2
-
-        return ec2.rules_of_group(group_id, self.region, self.role_arn)
-
-    def revoke(self, group_id: str, direction: Direction, rule_ids: list[str]) -> dict[str, RevokeResult]:
-        from chalicelib.adapters import ec2
-
-        return ec2.revoke(group_id, direction, rule_ids, self.region, self.role_arn)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -104,12 +85,15 @@ class UnreachableAws:
         raise self._refuse()
 
 
-def live_aws(change: RuleChange, own_arn: str | None, member_role: str | None) -> AwsPort:
-    """The live port for the account and region the change happened in (see org/members.py)."""
-    target = reach(change.account, change.region, own_arn, member_role)
+def live_aws(
+    account: str | None, region: str | None, own_arn: str | None, member_role: str | None, connect: Connect
+) -> AwsPort:
+    """The live port for the account and region the change happened in (see org/members.py): read-only
+    unless ``connect`` may revoke (the guard's adapters.revoke.LiveAws)."""
+    target = reach(account, region, own_arn, member_role)
     if target.why is not None:
         return UnreachableAws(target.why, target.busy)
-    return LiveAws(change.region, target.role_arn)
+    return connect(region, target.role_arn)
 
 
 class OfflineAws:
@@ -131,36 +115,62 @@ class OfflineAws:
         raise AwsUnavailable("offline: nothing can be revoked")
 
 
-def _facts(change: RuleChange, baseline: Baseline, aws: AwsPort, now: datetime) -> Facts:
+Connect = Callable[[str | None, str | None], AwsPort]
+"""An AwsPort for a region and (organization mode) a member role: read-only by default; the guard
+passes one that may revoke."""
+READ_ONLY: Connect = ReadOnlyAws
+_AWS_ERRORS = (AwsUnavailable, AwsBusy)
+
+
+def _facts(
+    change: RuleChange, baseline: Baseline, aws: AwsPort, now: datetime, more: Sequence[Rule] = ()
+) -> Facts:
+    identity = change.record.user_identity
+    actors = tuple(dict.fromkeys(a for a in (identity.arn, identity.principal) if a))
+    return _facts_for(
+        change.group_id, [*change.rules, *more], baseline, aws, now, change.account, change.region, actors
+    )
+
+
+def _facts_for(
+    group_id: str,
+    rules: Sequence[Rule],
+    baseline: Baseline,
+    aws: AwsPort,
+    now: datetime,
+    account: str | None,
+    region: str | None,
+    actors: tuple[str, ...] = (),
+) -> Facts:
     """Everything the evaluation needs beyond the rules. AWS is asked only for what this baseline and
     these rules need: the group (name, VPC: one cached call) when a control names a group or an
-    exemption a VPC, prefix lists only when a rule's source is one."""
-    identity = change.record.user_identity
-    facts = Facts(
-        account=change.account,
-        region=change.region,
-        actors=tuple(dict.fromkeys(a for a in (identity.arn, identity.principal) if a)),
-        today=now.astimezone(UTC).date(),
-    )
+    exemption a VPC, prefix lists only when a rule's source is one. Throttling is remembered as
+    ``retryable``, so that what it leaves unjudged makes the event be tried again."""
+    facts = Facts(account=account, region=region, actors=actors, today=now.astimezone(UTC).date())
+    retryable: set[str] = set()
     if baseline.needs_group_names or baseline.needs_group_vpcs:
         try:
-            found = aws.groups({change.group_id})
+            found = aws.groups({group_id})
             facts = dataclasses.replace(
                 facts,
                 group_names={g: info.name for g, info in found.items()},
                 group_vpcs={g: info.vpc_id for g, info in found.items() if info.vpc_id},
-                why_unknown=f"{change.group_id} was not found" if not found else facts.why_unknown,
+                why_unknown=f"{group_id} was not found" if not found else facts.why_unknown,
             )
-        except AwsUnavailable as error:
+        except _AWS_ERRORS as error:
             facts = dataclasses.replace(facts, why_unknown=str(error))
-    list_ids = {r.source.value for r in change.rules if r.source.kind == "prefix_list"}
+            if isinstance(error, AwsBusy):
+                retryable.add(str(error))
+    list_ids = {r.source.value for r in rules if r.source.kind == "prefix_list"}
     if list_ids:
         try:
             lists = aws.prefix_lists(list_ids)
-        except AwsUnavailable as error:
+        except _AWS_ERRORS as error:
             lists = dict.fromkeys(list_ids, str(error))
+            if isinstance(error, AwsBusy):
+                retryable.add(str(error))
         facts = dataclasses.replace(facts, prefix_lists=lists)
-    return facts
+    return dataclasses.replace(facts, retryable=frozenset(retryable)) if retryable else facts
 
 
 def _resolve_directions(
@@ -188,11 +198,12 @@ def _resolve_directions(
     ]
     try:
         current = state.read([*unsure, *revocable])
-    except AwsUnavailable as error:
+    except _AWS_ERRORS as error:
         note = NotJudgedDoc(
             rule_id=None,
             controls=[],
             reason=f"direction of {', '.join(unsure)} unknown ({error}); judged as ingress",
+            retryable=isinstance(error, AwsBusy),
         )
         return rules, [note]
     resolved = tuple(
@@ -210,7 +221,7 @@ def _differ(a: Finding, b: Finding) -> bool:
 
 def _resolve_ids(
     findings: list[Finding], aws: AwsPort, group_id: str, state: RuleState
-) -> tuple[list[Finding], str | None]:
+) -> tuple[list[Finding], ActionResult | None]:
     """Older events carry no rule ids: find the group's current rule that matches each violating rule
     exactly. A rule with no exact match is not revoked (it is gone, or it is not the one the event made).
     What the group holds now is also the current state the revocation is checked against."""
@@ -218,8 +229,9 @@ def _resolve_ids(
         return findings, None
     try:
         rules_now = aws.rules_of_group(group_id)
-    except AwsUnavailable as error:
-        return findings, str(error)
+    except _AWS_ERRORS as error:
+        why = f"could not find the rule's id: {error}"
+        return findings, ActionResult("failed", why, retryable=isinstance(error, AwsBusy))
     state.seed(rules_now)
     current = {r.identity: r for r in rules_now}
     resolved = []
@@ -251,8 +263,11 @@ def _execute(findings: Sequence[Finding], mode: Mode, aws: AwsPort) -> dict[str,
     for revocation in plan(findings, mode):
         try:
             outcome = aws.revoke(revocation.group_id, revocation.direction, list(revocation.rule_ids))
-        except AwsUnavailable as error:
-            outcome = {rid: RevokeResult("failed", str(error)) for rid in revocation.rule_ids}
+        except _AWS_ERRORS as error:
+            retry = isinstance(error, AwsBusy)
+            outcome = {
+                rid: RevokeResult("failed", str(error), retryable=retry) for rid in revocation.rule_ids
+            }
         for rule_id, result in outcome.items():
             results[rule_id] = ActionResult(result.outcome, result.error, retryable=result.retryable)
     return results
@@ -269,11 +284,21 @@ class Judgement:
     notes: list[NotJudgedDoc]
     state: RuleState
     aws: AwsPort
-    resolve_error: str | None
+    resolve_error: ActionResult | None
+    unread: Unread = dataclasses.field(default_factory=Unread)
 
     @property
     def violates(self) -> bool:
         return any(f.violates for f in self.findings)
+
+    @property
+    def needs_attention(self) -> bool:
+        """A violation, or anything that could not be judged or read: it may need a message."""
+        return (
+            self.violates
+            or bool(self.notes or self.unread.action_needed)
+            or any(f.not_judged for f in self.findings)
+        )
 
     @property
     def event_id(self) -> str:
@@ -287,8 +312,13 @@ class Acted:
 
     @property
     def retryable(self) -> bool:
-        """Some revocation failed on throttling or an AWS-side error: a later attempt may succeed."""
-        return any(r.retryable for r in self.results.values())
+        """Some revocation or read failed on throttling or an AWS-side error: a later attempt may succeed."""
+        return any(r.retryable for r in self.results.values()) or self.decision.retryable
+
+    def why_retry(self) -> str:
+        errors = [r.error for r in self.results.values() if r.retryable and r.error]
+        errors += [n.reason for n in self.decision.not_judged if n.retryable]
+        return errors[0] if errors else "AWS throttled or failed"
 
     @property
     def revoked_now(self) -> bool:
@@ -306,18 +336,22 @@ def judge(
     now: datetime | None = None,
     own: OwnIdentity | None = None,
     member_role: str | None = None,
+    connect: Connect | None = None,
 ) -> Judgement | Decision:
     """Parse and evaluate. Returns a final Decision for what needs no action (invalid, ignored: a call
     that changed nothing, or sgguard's own change), else a Judgement for :func:`act`.
 
     ``now`` is the clock exemptions expire by (default: the current time); ``own`` returns the ARN
     sgguard itself acts as, and is called only for rule changes. Without ``aws``, the change is looked
-    at in its own account: sgguard's, or a member's through ``member_role`` (organization mode).
+    at in its own account: sgguard's, or a member's through ``member_role`` (organization mode), through
+    ``connect`` (read-only by default; the guard passes one that may revoke).
     """
+    connect = connect or READ_ONLY
+    clock = now or datetime.now(UTC)
     try:
         record = parse_record(raw)
     except InvalidEvent as error:
-        return invalid(raw, error.errors, mode, baseline.name)
+        return _unparsed(raw, error.errors, baseline, mode, aws, connect, clock, own, member_role)
     if isinstance(record, OtherRecord):
         if record.error_code:
             reason = f"the call failed ({record.error_code}), so nothing changed"
@@ -329,26 +363,149 @@ def judge(
         reason = f"made by sgguard's own identity ({own_arn}); its own changes are not judged again"
         return ignored(record, reason, mode, baseline.name)
     try:
-        change = rule_change(record)
+        change = rule_change(record, prefix_of(raw))
     except InvalidEvent as error:
-        return invalid(raw, error.errors, mode, baseline.name)
+        return invalid(raw, error.errors, mode, baseline.name)  # it names no group: nothing to look at
 
     if aws is None:
         if own is None:  # the command line: the operator's identity tells which account is "own"
             from chalicelib.adapters import sts
 
             own_arn = sts.own_arn()
-        aws = live_aws(change, own_arn, member_role)
+        aws = live_aws(change.account, change.region, own_arn, member_role, connect)
     state = RuleState(aws)
-    facts = _facts(change, baseline, aws, now or datetime.now(UTC))
+    unresolved: list[UnreadRule] = []
+    rules_now: list[Rule] = []
     notes: list[NotJudgedDoc] = []
+    look_error: str | None = None
+    if change.unread:
+        change, unresolved, rules_now, look_error, look_note = _look(change, aws, state)
+        notes.extend(look_note)
+    facts = _facts(change, baseline, aws, clock, rules_now if unresolved else ())
     rules = change.rules
     if isinstance(record, ModifyRecord):
-        rules, notes = _resolve_directions(rules, baseline, facts, state)
+        rules, direction_notes = _resolve_directions(rules, baseline, facts, state)
+        notes.extend(direction_notes)
     findings = evaluate(rules, baseline, facts)
     findings, resolve_error = _resolve_ids(findings, aws, change.group_id, state)
     findings = _with_arns(findings, change)
-    return Judgement(change, findings, facts, notes, state, aws, resolve_error)
+    unread = Unread(errors=change.errors)
+    if unresolved:
+        breaking = _breaking_now(rules_now, change.rules, baseline, facts)
+        words = _cannot_tell(change.record.event_id, change.group_id, change.errors, look_error, breaking)
+        unread = Unread(change.errors, [words], breaking)
+    return Judgement(change, findings, facts, notes, state, aws, resolve_error, unread)
+
+
+def _look(
+    change: RuleChange, aws: AwsPort, state: RuleState
+) -> tuple[RuleChange, list[UnreadRule], list[Rule], str | None, list[NotJudgedDoc]]:
+    """The event names its group but not every rule could be read: read the group's rules (one
+    DescribeSecurityGroupRules) and take as the event's the current rules that match what could be
+    read of each, by id, or by content when exactly one rule matches. The rest cannot be told apart
+    from older rules (unresolved)."""
+    try:
+        rules_now = aws.rules_of_group(change.group_id)
+    except _AWS_ERRORS as error:
+        note = []
+        if isinstance(error, AwsBusy):
+            reason = (
+                f"could not read the rules of {change.group_id} to find the event's unreadable ones ({error})"
+            )
+            note = [NotJudgedDoc(rule_id=None, controls=[], reason=reason, retryable=True)]
+        return change, list(change.unread), [], str(error), note
+    state.seed(rules_now)
+    known = {r.identity for r in change.rules}
+    taken = {r.rule_id for r in change.rules if r.rule_id}
+    found: list[Rule] = []
+    unresolved: list[UnreadRule] = []
+    for unread in change.unread:
+        candidates = [
+            r for r in rules_now if unread.matches(r) and r.rule_id not in taken and r.identity not in known
+        ]
+        if unread.rule_id is not None and not candidates:
+            continue  # the rule with that id is gone: nothing left to judge
+        if len(candidates) == 1:
+            found.append(candidates[0])
+            taken.add(candidates[0].rule_id or "")
+        else:
+            unresolved.append(unread)
+    return dataclasses.replace(change, rules=(*change.rules, *found)), unresolved, rules_now, None, []
+
+
+def _breaking_now(
+    rules_now: Sequence[Rule], known: Sequence[Rule], baseline: Baseline, facts: Facts
+) -> list[Finding]:
+    ids = {r.rule_id for r in known if r.rule_id}
+    return [
+        f for f in evaluate([r for r in rules_now if r.rule_id not in ids], baseline, facts) if f.violates
+    ]
+
+
+def _cannot_tell(
+    event_id: str | None,
+    group_id: str,
+    errors: Sequence[str],
+    look_error: str | None,
+    breaking: Sequence[Finding],
+) -> str:
+    shown = "; ".join(errors[:3]) + (f" (and {len(errors) - 3} more)" if len(errors) > 3 else "")
+    text = (
+        f"event {event_id or '(no id)'} changed {group_id} but sgguard could not read all of it ({shown}), "
+        "so it cannot tell which of the group's rules the event created; none was revoked for that part"
+    )
+    if look_error is not None:
+        return text + f"; the group's rules could not be read either ({look_error}): check {group_id} by hand"
+    if not breaking:
+        return text + f"; none of {group_id}'s rules breaks the baseline now: check that nothing is missing"
+    return (
+        text + f"; {len(breaking)} of {group_id}'s rules break the baseline now (group_rules_breaking): "
+        "revoke those the event added"
+    )
+
+
+def _unparsed(
+    raw: object,
+    errors: list[str],
+    baseline: Baseline,
+    mode: Mode,
+    aws: AwsPort | None,
+    connect: Connect,
+    now: datetime,
+    own: OwnIdentity | None = None,
+    member_role: str | None = None,
+) -> Decision:
+    """An event that cannot be parsed is invalid. When it claims to be a rule change and names its
+    group, people are told (ACTION NEEDED) and shown the group's rules that break the baseline now;
+    only a record naming no group stays quiet (counted as SilentInvalidEvents)."""
+    group_id, region = claimed_group(raw)
+    if group_id is None:
+        return invalid(raw, errors, mode, baseline.name)
+    event_id = _text(raw, "eventID")
+    if region is None:
+        words = _cannot_tell(event_id, group_id, errors, "its region is not a region name", [])
+        return invalid(raw, errors, mode, baseline.name, group_id, Unread(errors, [words]))
+    if aws is None:
+        from chalicelib.adapters import sts
+
+        own_arn = own() if own is not None else sts.own_arn()
+        aws = live_aws(_text(raw, "recipientAccountId"), region, own_arn, member_role, connect)
+    port = aws
+    try:
+        rules_now = port.rules_of_group(group_id)
+    except _AWS_ERRORS as error:
+        words = _cannot_tell(event_id, group_id, errors, str(error), [])
+        return invalid(raw, errors, mode, baseline.name, group_id, Unread(errors, [words]))
+    facts = _facts_for(group_id, rules_now, baseline, port, now, None, region)
+    breaking = _breaking_now(rules_now, (), baseline, facts)
+    words = _cannot_tell(event_id, group_id, errors, None, breaking)
+    return invalid(raw, errors, mode, baseline.name, group_id, Unread(errors, [words], breaking))
+
+
+def _text(raw: object, key: str) -> str | None:
+    detail = raw.get("detail", raw) if isinstance(raw, dict) else None
+    value = detail.get(key) if isinstance(detail, dict) else None
+    return value if isinstance(value, str) else None
 
 
 def act(
@@ -360,21 +517,56 @@ def act(
 ) -> Acted:
     """Read the violating rules' current state, revoke those that still violate, decide.
 
-    ``earlier`` is what a previous attempt at the same event decided (see redelivery.py).
+    The decision describes each rule as it was when sgguard acted (what it revoked, and what "put it
+    back" must re-create), and says what the event said where that differs. ``earlier`` is what a
+    previous attempt at the same event decided (see redelivery.py).
     """
     j = judgement
     checked = recheck(j.findings, baseline, j.facts, j.state, mode)
     results = {**checked.settled, **_execute(checked.still_violating, mode, j.aws)}
     results = merge(results, earlier)
-    without_id = (
-        ActionResult("failed", f"could not find the rule's id: {j.resolve_error}")
-        if j.resolve_error
-        else ABSENT
+    findings, in_event = _as_acted_on(j.findings, checked.still_violating)
+    decision = decide(
+        j.change,
+        findings,
+        mode,
+        baseline.name,
+        results,
+        j.notes,
+        j.resolve_error or ABSENT,
+        j.unread,
+        in_event,
     )
-    decision = decide(j.change, j.findings, mode, baseline.name, results, j.notes, without_id)
     if delivery != "first":
         decision = decision.model_copy(update={"delivery": delivery})
     return Acted(decision, results)
+
+
+def _as_acted_on(
+    findings: Sequence[Finding], current: Sequence[Finding]
+) -> tuple[list[Finding], dict[str, str]]:
+    """Each event finding replaced by its rule's current finding, where sgguard read one; and the
+    event's words for the rules that had changed since (modified between the event and the action)."""
+    by_id = {f.rule.rule_id: f for f in current if f.rule.rule_id}
+    if not by_id:
+        return list(findings), {}
+    out: list[Finding] = []
+    in_event: dict[str, str] = {}
+    for finding in findings:
+        now = by_id.get(finding.rule.rule_id) if finding.rule.rule_id else None
+        if now is None:
+            out.append(finding)
+            continue
+        rule = (
+            now.rule if now.rule.rule_arn else dataclasses.replace(now.rule, rule_arn=finding.rule.rule_arn)
+        )
+        was, became = finding.rule, now.rule
+        if (was.identity, was.description or None) != (became.identity, became.description or None):
+            in_event[became.rule_id or ""] = was.in_words() + (
+                f" ({was.description})" if was.description else ""
+            )
+        out.append(dataclasses.replace(now, rule=rule))
+    return out, in_event
 
 
 def process(
@@ -385,13 +577,14 @@ def process(
     now: datetime | None = None,
     own: OwnIdentity | None = None,
     member_role: str | None = None,
+    connect: Connect | None = None,
 ) -> Decision:
     """One event in, one decision out, with every revocation the decision reports already made.
 
-    ``aws`` defaults to the live adapters for the event's region; ``now`` (the clock exemptions expire
-    by) to the current time. Invalid or irrelevant events never reach AWS.
+    ``aws`` defaults to ``connect`` (read-only unless given) for the event's region; ``now`` (the
+    clock exemptions expire by) to the current time. Invalid or irrelevant events are never acted on.
     """
-    judged = judge(raw, baseline, mode, aws, now, own, member_role)
+    judged = judge(raw, baseline, mode, aws, now, own, member_role, connect)
     if isinstance(judged, Decision):
         return judged
     return act(judged, baseline, mode).decision

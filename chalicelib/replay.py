@@ -19,7 +19,7 @@ from chalicelib.baseline import Baseline
 from chalicelib.decision import Decision, Mode
 from chalicelib.events import EC2_EVENT_SOURCE, RULE_CHANGE_EVENTS
 from chalicelib.messages import kind
-from chalicelib.pipeline import AwsPort, process
+from chalicelib.pipeline import AwsPort, Connect, process
 
 Skip = Literal["refused call", "not a rule change"]
 SHAPES = 'an EventBridge event, a CloudTrail record or a trail log file {"Records": [...]}'
@@ -63,10 +63,17 @@ def skip_reason(raw: Any) -> Skip | None:
 
 
 def judge(
-    raw: Any, baseline: Baseline, mode: Mode, aws: AwsPort | None, member_role: str | None = None
+    raw: Any,
+    baseline: Baseline,
+    mode: Mode,
+    aws: AwsPort | None,
+    member_role: str | None = None,
+    connect: Connect | None = None,
 ) -> Decision | Skip:
-    """A decision for a rule change, or why the event was skipped (``member_role``: organization mode)."""
-    return skip_reason(raw) or process(raw, baseline, mode, aws, member_role=member_role)
+    """A decision for a rule change, or why the event was skipped (``member_role``: organization mode;
+    ``connect``: the AWS port for an event's region when ``aws`` is None, read-only unless given one
+    that may revoke)."""
+    return skip_reason(raw) or process(raw, baseline, mode, aws, member_role=member_role, connect=connect)
 
 
 def tune_garbage_collector() -> None:

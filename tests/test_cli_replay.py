@@ -230,3 +230,50 @@ def test_enforce_revokes_and_publishes_only_with_notify(
     assert main(["replay", "--mode", "enforce", "--notify", world.topics["dev"], str(path)]) == 0
     [message] = world.messages()
     assert message["document"]["findings"][0]["rule_id"] == created[0]["SecurityGroupRuleId"]
+
+
+def test_enforce_with_a_topic_that_does_not_exist_revokes_nothing_and_exits_2(
+    capsys: pytest.CaptureFixture[str], world: World, tmp_path: Path
+) -> None:
+    group = world.group("web")
+    event, created = authorize_and_record(world.ec2, group, [ALL_TRAFFIC_WORLD])
+    path = tmp_path / "e.json"
+    path.write_text(json.dumps(event))
+    missing = "arn:aws:sns:eu-west-1:111122223333:no-such-topic"
+
+    code = main(["replay", "--mode", "enforce", "--notify", missing, str(path)])
+
+    out, err = capsys.readouterr()
+    assert code == 2
+    assert out == ""
+    [line] = err.splitlines()  # one clear line, no traceback
+    assert line.startswith(f"sgguard: --notify {missing}: cannot publish there (NotFound")
+    assert "nothing was judged or revoked" in line
+    assert created[0]["SecurityGroupRuleId"] in world.rule_ids(group)
+
+
+def test_a_publish_that_fails_after_revoking_is_reported_and_the_run_is_incomplete(
+    capsys: pytest.CaptureFixture[str], world: World, tmp_path: Path
+) -> None:
+    from chalicelib.adapters import clients
+    from tests.faults import Fault, inject
+
+    group = world.group("web")
+    events = [authorize_and_record(world.ec2, group, [rule])[0] for rule in (ALL_TRAFFIC_WORLD, HTTPS_WORLD)]
+    path = tmp_path / "log.json"
+    path.write_text(json.dumps({"Records": [e["detail"] for e in events]}))
+    topic = world.topics["dev"]
+    inject(clients.sns(REGION), Fault("Publish", "AuthorizationError", 403))
+
+    code = main(["replay", "--mode", "enforce", "--format", "jsonl", "--notify", topic, str(path)])
+
+    out, err = capsys.readouterr()
+    assert code == 3
+    decisions = [json.loads(line) for line in out.splitlines()]
+    assert decisions[0]["findings"][0]["action"] == "revoked"  # on stdout although the message failed
+    event_id = events[0]["detail"]["eventID"]
+    [failed] = [line for line in err.splitlines() if ": not published to" in line]
+    for named in (event_id, topic, "AuthorizationError"):
+        assert named in failed
+    assert "incomplete" in err
+    assert world.messages() == []

@@ -223,15 +223,19 @@ def test_document_keys() -> None:
         "exempted",
         "exemptions_expired",
         "delivery",
+        "event_errors",
+        "action_needed",
+        "group_rules_breaking",
+        "omitted",
     }
     assert set(doc["actor"]) == ACTOR_KEYS
     assert doc["findings"]
     for item in doc["findings"]:
         assert set(item) >= FINDING_KEYS
-        assert set(item) == FINDING_KEYS | {"description", "why", "note"}
+        assert set(item) == FINDING_KEYS | {"description", "why", "note", "in_event"}
     assert doc["not_judged"]
     for item in doc["not_judged"]:
-        assert set(item) == NOT_JUDGED_KEYS
+        assert set(item) == NOT_JUDGED_KEYS | {"retryable"}
     json.dumps(doc)  # plain JSON
 
 
@@ -368,10 +372,18 @@ def test_subject_is_short_printable_ascii(name: str) -> None:
 
 
 def test_subject_content() -> None:
-    text = subject(decision_of(SEVERAL))
+    decision = decision_of(SEVERAL).model_copy(update={"action_needed": []})
+    text = subject(decision)
     assert (
         text
         == "sgguard CRITICAL: revoked 1 rule in sg-01234abcd5678ef90 (111122223333 eu-west-1) EC2.18,EC2.19"
+    )
+
+
+def test_subject_says_action_needed_when_something_could_not_be_judged() -> None:
+    decision = decision_of(SEVERAL).model_copy(update={"action_needed": ["could not judge a rule: ..."]})
+    assert subject(decision).startswith(
+        "sgguard CRITICAL: ACTION NEEDED, revoked 1 rule in sg-01234abcd5678ef90"
     )
 
 

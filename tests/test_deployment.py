@@ -64,20 +64,19 @@ SWEEP_FUNCTION = "sweep_security_groups"
 """The scheduled sweep has its own role and policy (stages.<stage>.lambda_functions in config.json)."""
 
 
-def _without_functions(tree: ast.Module, names: tuple[str, ...]) -> ast.Module:
-    """The module with the named functions (at any depth) removed: code that another role runs."""
-
-    class Drop(ast.NodeTransformer):
-        def visit_FunctionDef(self, node: ast.FunctionDef) -> ast.AST | None:
-            return None if node.name in names else self.generic_visit(node)
-
-    dropped: ast.Module = Drop().visit(tree)
-    return dropped
+LOCAL_ONLY = "# local-only"
+"""Marks the one import the deployed functions never run (http_api's enforce under `chalice local`):
+the walk of a function's code does not follow it; tests/test_http_api.py proves it is never reached
+where deployed."""
 
 
-def _imports(path: Path, skip_functions: tuple[str, ...] = ()) -> Iterator[str]:
-    """Every chalicelib module a file imports, at the top or inside a function (deferred imports)."""
-    for node in ast.walk(_without_functions(ast.parse(path.read_text()), skip_functions)):
+def _imports(path: Path) -> Iterator[str]:
+    """Every chalicelib module a file imports, at the top or inside a function (deferred imports),
+    except an import marked local-only."""
+    lines = path.read_text().splitlines()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if LOCAL_ONLY in lines[node.lineno - 1] if isinstance(node, ast.Import | ast.ImportFrom) else False:
+            continue
         if isinstance(node, ast.Import):
             yield from (alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
@@ -85,22 +84,71 @@ def _imports(path: Path, skip_functions: tuple[str, ...] = ()) -> Iterator[str]:
             yield from (f"{node.module}.{alias.name}" for alias in node.names)
 
 
-def lambda_files(start: Path | None = None, skip_functions: tuple[str, ...] = ()) -> set[Path]:
-    """The files the deployed functions can run: app.py (or ``start``) and every chalicelib module it
-    reaches, leaving out what app.py's ``skip_functions`` import (functions with a role of their own)."""
+def _reachable(starts: list[Path]) -> set[Path]:
     seen: set[Path] = set()
-    todo = [start or ROOT / "app.py"]
+    todo = list(starts)
     while todo:
         path = todo.pop()
         if path in seen:
             continue
         seen.add(path)
-        skip = skip_functions if path == ROOT / "app.py" else ()
-        for name in _imports(path, skip):
+        for name in _imports(path):
             found = _module_path(name) if name.startswith("chalicelib") else None
             if found is not None:
                 todo.append(found)
     return seen
+
+
+API_HANDLER = "api_handler"
+"""The one Lambda function Chalice builds for every route."""
+
+
+def functions() -> dict[str, set[Path]]:
+    """Each Lambda function Chalice deploys (the name Chalice gives it, which .chalice/config.json's
+    ``lambda_functions`` uses) -> the files its code can run: app.py's handler body (and the app.py
+    helpers it calls), then every chalicelib module reached from the names it uses. Event handlers
+    are found on the app object (``name=`` of the decorator, or the Python function's name); routes
+    all run in ``api_handler``."""
+    from app import app
+
+    tree = ast.parse((ROOT / "app.py").read_text())
+    defined = {n.name: n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)}
+    imported: dict[str, str] = {}
+    for node in tree.body:
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("chalicelib"):
+            for alias in node.names:
+                full = f"{node.module}.{alias.name}"
+                imported[alias.asname or alias.name] = full if _module_path(full) else node.module
+
+    def entry_files(name: str, seen: set[str]) -> set[Path]:
+        seen.add(name)
+        files: set[Path] = set()
+        for node in ast.walk(defined[name]):
+            if isinstance(node, ast.Name) and node.id in imported:
+                found = _module_path(imported[node.id])
+                files |= {found} if found else set()
+            elif isinstance(node, ast.Name) and node.id in defined and node.id not in seen:
+                files |= entry_files(node.id, seen)
+            elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("chalicelib"):
+                found = _module_path(node.module)
+                files |= {found} if found else set()
+        return files
+
+    out: dict[str, set[Path]] = {}
+    for source in [*app.event_sources, *app.pure_lambda_functions]:
+        out[source.name] = entry_files(source.handler_string.rsplit(".", 1)[1], set())
+    for methods in app.routes.values():
+        for route in methods.values():
+            out.setdefault(API_HANDLER, set()).update(entry_files(route.view_name, set()))
+    return {name: _reachable(sorted(starts)) | {ROOT / "app.py"} for name, starts in out.items()}
+
+
+def lambda_files(start: Path | None = None, skip_functions: tuple[str, ...] = ()) -> set[Path]:
+    """The files the deployed functions can run (``start``: what one module reaches), leaving out the
+    functions named in ``skip_functions`` (each function has a role of its own: :func:`functions`)."""
+    if start is not None:
+        return _reachable([start])
+    return set().union(*(files for name, files in functions().items() if name not in skip_functions))
 
 
 def actions_used_by_code(files: set[Path] | None = None) -> set[str]:
@@ -110,8 +158,12 @@ def actions_used_by_code(files: set[Path] | None = None) -> set[str]:
     return {action for path in paths for action in _calls_in(path, api)}
 
 
-def _policy(stage: str) -> dict:
-    return json.loads((ROOT / ".chalice" / CONFIG["stages"][stage]["iam_policy_file"]).read_text())
+def _policy(stage: str, function: str | None = None) -> dict:
+    """The policy file of a function in a stage (``lambda_functions`` first, then the stage's)."""
+    settings = CONFIG["stages"][stage]
+    per_function = settings.get("lambda_functions", {}).get(function or "", {})
+    name = per_function.get("iam_policy_file") or settings["iam_policy_file"]
+    return json.loads((ROOT / ".chalice" / name).read_text())
 
 
 def test_policy_generation_is_off_and_every_stage_has_its_own_policy() -> None:
@@ -157,17 +209,57 @@ def switched_off(stage: str) -> set[str]:
     return off
 
 
-@pytest.mark.parametrize("stage", STAGES)
-def test_policy_grants_exactly_the_calls_the_code_makes(stage: str) -> None:
+def _granted(policy: dict) -> set[str]:
     granted = set()
-    for statement in _policy(stage)["Statement"]:
+    for statement in policy["Statement"]:
         assert statement["Effect"] == "Allow"
         for action in statement["Action"]:
             assert "*" not in action, f"wildcard action {action}"
             if not action.startswith("logs:"):
                 granted.add(action)
-    event_functions = lambda_files(skip_functions=(SWEEP_FUNCTION,))
-    assert granted == actions_used_by_code(event_functions) - switched_off(stage)
+    return granted
+
+
+def test_functions_are_found_with_their_own_code() -> None:
+    found = functions()
+    assert set(found) >= {"on_security_group_change", API_HANDLER}
+    assert ROOT / "chalicelib" / "handler.py" in found["on_security_group_change"]
+    assert ROOT / "chalicelib" / "http_api.py" in found[API_HANDLER]
+    api = found[API_HANDLER]
+    for never in (
+        "handler.py",
+        "local_replay.py",
+        "adapters/revoke.py",
+        "adapters/sns.py",
+        "adapters/ledger.py",
+    ):
+        assert ROOT / "chalicelib" / never not in api, never
+
+
+@pytest.mark.parametrize("stage", STAGES)
+@pytest.mark.parametrize("function", sorted(functions()))
+def test_policy_grants_exactly_the_calls_the_code_makes(stage: str, function: str) -> None:
+    """Each function's policy against its own code, less the outputs the stage leaves off."""
+    granted = _granted(_policy(stage, function))
+    assert granted == actions_used_by_code(functions()[function]) - switched_off(stage)
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_the_api_function_only_reads(stage: str) -> None:
+    """Revoke, publish and DynamoDB writes belong to the guard; the replay route previews only."""
+    granted = _granted(_policy(stage, API_HANDLER))
+    assert granted
+    reads = {a for a in granted if a.split(":")[1].startswith(("Describe", "Get"))}
+    # organization mode: a member account's rules are read through its member role
+    assert granted - reads == {"sts:AssumeRole"}, granted
+    assert _policy(stage, API_HANDLER) != _policy(stage)
+
+
+def test_the_topic_check_is_the_command_lines_alone() -> None:
+    """sns:GetTopicAttributes (checking --notify's topic first) runs with the operator's credentials."""
+    everything = set((ROOT / "chalicelib").rglob("*.py"))
+    assert "sns:GetTopicAttributes" in actions_used_by_code(everything)
+    assert "sns:GetTopicAttributes" not in actions_used_by_code()
 
 
 def test_the_outputs_calls_are_seen_by_the_scan() -> None:
@@ -239,19 +331,8 @@ def test_nothing_in_the_chalice_folder_names_an_account_or_a_region() -> None:
 
 
 def function_files(name: str) -> set[Path]:
-    """What one of app.py's functions runs: the chalicelib modules its body imports, and theirs."""
-    [function] = [
-        n
-        for n in ast.walk(ast.parse((ROOT / "app.py").read_text()))
-        if isinstance(n, ast.FunctionDef) and n.name == name
-    ]
-    found: set[Path] = set()
-    for node in ast.walk(function):
-        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("chalicelib"):
-            path = _module_path(node.module)
-            assert path is not None
-            found |= lambda_files(path)
-    return found
+    """What one Lambda function runs (its Chalice name; :func:`functions`)."""
+    return functions()[name]
 
 
 @pytest.mark.parametrize("stage", STAGES)
@@ -377,3 +458,22 @@ def test_ledger_writes_are_scoped_to_the_stage_table(stage: str) -> None:
     statements = {a: s for s in _policy(stage)["Statement"] for a in s["Action"]}
     table = CONFIG["stages"][stage]["environment_variables"]["IDEMPOTENCY_TABLE"]
     assert statements["dynamodb:UpdateItem"]["Resource"] == f"arn:aws:dynamodb:*:*:table/{table}"
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_silent_invalid_events_are_alarmed(stage: str) -> None:
+    """A rule-change record naming no group tells nobody; the metric for it (control ALL, over every
+    account) must page someone."""
+    from chalicelib.metrics import ALL_CONTROLS, METRICS, NAMESPACE
+
+    alarm = json.loads((DEPLOY / f"{stage}.json").read_text())["Resources"]["SilentInvalidEventsAlarm"]
+    props = alarm["Properties"]
+    assert alarm["Type"] == "AWS::CloudWatch::Alarm"
+    assert "SilentInvalidEvents" in METRICS
+    [query] = props["Metrics"]
+    assert query["Expression"] == (
+        f"SELECT SUM(SilentInvalidEvents) FROM SCHEMA({NAMESPACE}, account, control) "
+        f"WHERE control = '{ALL_CONTROLS}'"
+    )
+    assert (props["Threshold"], props["ComparisonOperator"]) == (0, "GreaterThanThreshold")
+    assert props["AlarmActions"] == [{"Ref": "NotificationTopic"}]

@@ -28,6 +28,7 @@ from tests.fake_aws import FakeAws
 
 BASELINE = load_baseline()
 OUTCOMES = {"ignored", "compliant", "violation", "invalid"}
+READS = {"DescribeSecurityGroups", "DescribeSecurityGroupRules", "DescribeManagedPrefixLists"}
 Path = tuple[str | int, ...]
 
 
@@ -141,7 +142,12 @@ def check(raw: Any) -> str:
     assert decision.outcome in OUTCOMES
     assert raw == pristine  # the pipeline never changes the event it was given
     if decision.outcome == "invalid":
-        assert aws.calls == [], "an invalid event never reaches AWS"
+        assert aws.revoked == [], "an invalid event never revokes anything"
+        if decision.group_id is None:
+            assert aws.calls == [], "an invalid event naming no group never reaches AWS"
+        else:  # it names its group: sgguard looks at the group's rules (reads only) to tell people
+            assert set(aws.calls) <= READS, aws.calls
+            assert decision.action_needed
         match = _PATH.match(decision.reason)
         assert match, decision.reason
         if match.group(1) != "(event)":

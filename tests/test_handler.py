@@ -308,14 +308,15 @@ def test_invalid_event_is_reported_with_the_field_and_revokes_nothing(
 ) -> None:
     group = world.group("web")
     event, created = authorize_and_record(world.ec2, group, [ALL_TRAFFIC_WORLD])
-    broken = copy.deepcopy(event)
-    broken["detail"]["responseElements"]["securityGroupRuleSet"]["items"][0]["fromPort"] = "twenty-two"
+    broken = copy.deepcopy(event)  # a record that names no group cannot be a rule change anywhere
+    broken["detail"]["responseElements"]["securityGroupRuleSet"]["items"][0]["groupId"] = 22
+    del broken["detail"]["requestParameters"]["groupId"]
     capsys.readouterr()
 
     decision = world.invoke(broken)
 
     assert decision["outcome"] == "invalid"
-    assert "securityGroupRuleSet.items[0].fromPort" in decision["reason"]
+    assert "securityGroupRuleSet.items[0].groupId" in decision["reason"]
     assert created[0]["SecurityGroupRuleId"] in world.rule_ids(group)
     assert world.messages() == []
     [line] = _decision_lines(capsys.readouterr().out)

@@ -118,8 +118,15 @@ def test_log_file_body_in_dry_run_has_no_side_effects(
     assert '"sgguard": "decision"' not in capsys.readouterr().out
 
 
+@pytest.fixture
+def chalice_local(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What `chalice local` has and a deployed function has not: the Chalice command line's marker."""
+    monkeypatch.setenv("AWS_CHALICE_CLI_MODE", "true")
+    monkeypatch.delenv("AWS_LAMBDA_FUNCTION_NAME", raising=False)
+
+
 def test_enforce_revokes_logs_and_publishes_like_the_lambda(
-    world: World, capsys: pytest.CaptureFixture[str]
+    world: World, capsys: pytest.CaptureFixture[str], chalice_local: None
 ) -> None:
     group = world.group("web")
     event, created = authorize_and_record(world.ec2, group, [ALL_TRAFFIC_WORLD])
@@ -161,3 +168,70 @@ def test_every_route_requires_iam_when_deployed() -> None:
     for path, methods in app.routes.items():
         for method, entry in methods.items():
             assert type(entry.authorizer).__name__ == "IAMAuthorizer", f"{method} {path}"
+
+
+@pytest.mark.parametrize(
+    "environ",
+    [
+        {"AWS_LAMBDA_FUNCTION_NAME": "sgguard-dev", "AWS_CHALICE_CLI_MODE": "true"},
+        {"AWS_LAMBDA_FUNCTION_NAME": "sgguard-dev"},
+        {},
+    ],
+    ids=["lambda-with-a-forged-marker", "lambda", "no-marker"],
+)
+def test_deployed_enforce_is_400_and_acts_on_nothing(
+    world: World, monkeypatch: pytest.MonkeyPatch, environ: dict[str, str]
+) -> None:
+    """A forged event with a forged identity (bypassing an actor-scoped exemption) must not make the
+    deployed API revoke with sgguard's role, nor send a forged alert."""
+    import chalicelib.local_replay
+
+    monkeypatch.delenv("AWS_CHALICE_CLI_MODE", raising=False)
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(chalicelib.local_replay, "enforce", _must_not_run)
+    group = world.group("web")
+    event, created = authorize_and_record(world.ec2, group, [ALL_TRAFFIC_WORLD])
+    event["detail"]["userIdentity"]["arn"] = "arn:aws:sts::111122223333:assumed-role/BreakGlass/forged"
+
+    status, answer = call("dev", "POST", "/replay?mode=enforce", json.dumps(event))
+
+    assert status == 400
+    assert "sgguard replay --mode enforce" in answer["message"]
+    assert "chalice local" in answer["message"]
+    assert created[0]["SecurityGroupRuleId"] in world.rule_ids(group)
+    assert world.messages() == []
+
+
+def _must_not_run(*_: Any, **__: Any) -> Any:
+    raise AssertionError("the deployed API reached the local-only enforce path")
+
+
+def test_deployed_dry_run_decides_and_publishes_nothing(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "sgguard-dev")
+    group = world.group("web")
+    event, created = authorize_and_record(world.ec2, group, [ALL_TRAFFIC_WORLD])
+
+    status, answer = call("dev", "POST", "/replay", json.dumps(event))
+
+    assert status == 200
+    assert answer["decisions"][0]["findings"][0]["action"] == "would-revoke"
+    assert created[0]["SecurityGroupRuleId"] in world.rule_ids(group)
+    assert world.messages() == []
+
+
+def test_local_enforce_with_a_missing_topic_revokes_nothing_and_says_why(
+    world: World, chalice_local: None
+) -> None:
+    world.sns.delete_topic(TopicArn=world.topics["dev"])
+    group = world.group("web")
+    event, created = authorize_and_record(world.ec2, group, [ALL_TRAFFIC_WORLD])
+
+    status, answer = call("dev", "POST", "/replay?mode=enforce", json.dumps(event))
+
+    assert status == 503
+    assert world.topics["dev"] in answer["message"]
+    assert "nothing was revoked" in answer["message"]
+    assert created[0]["SecurityGroupRuleId"] in world.rule_ids(group)

@@ -40,13 +40,34 @@ def test_invalid_event_counts_once_under_all() -> None:
     raw = load_sample("authorize-ingress-all-traffic-world.json")
     raw["detail"]["eventTime"] = "yesterday"
     parsed = _parse(process(raw, load_baseline(), "enforce", OfflineAws()))
-    assert parsed == {"ALL": {"Violations": 0, "Revocations": 0, "Failures": 0, "InvalidEvents": 1}}
+    assert parsed == {
+        "ALL": {
+            "Violations": 0,
+            "Revocations": 0,
+            "Failures": 0,
+            "InvalidEvents": 1,
+            "SilentInvalidEvents": 0,
+        }
+    }
+
+
+def test_an_invalid_event_naming_no_group_is_counted_as_silent() -> None:
+    raw = load_sample("authorize-ingress-legacy-without-rule-ids.json")
+    del raw["detail"]["requestParameters"]["groupId"]  # told nobody: the alarm must see it
+    parsed = _parse(process(raw, load_baseline(), "enforce", OfflineAws()))
+    assert parsed["ALL"]["SilentInvalidEvents"] == 1
 
 
 def test_offline_violation_counts_failures_per_control() -> None:
     raw = load_sample("authorize-ingress-all-traffic-world.json")
     parsed = _parse(process(raw, load_baseline(), "enforce", OfflineAws()))
-    assert parsed["ALL"] == {"Violations": 1, "Revocations": 0, "Failures": 1, "InvalidEvents": 0}
+    assert parsed["ALL"] == {
+        "Violations": 1,
+        "Revocations": 0,
+        "Failures": 1,
+        "InvalidEvents": 0,
+        "SilentInvalidEvents": 0,
+    }
     assert {"EC2.13", "EC2.19"} <= set(parsed)
     assert parsed["EC2.19"]["Failures"] == 1
 
@@ -67,5 +88,7 @@ def test_handler_writes_metrics_next_to_the_audit_line(
     assert ("ALL", 0) in per_control  # the compliant event: zeros, not missing data
     assert ("EC2.13", 1) in per_control
     revoked = [_metric_values(line) for line in emf if line["control"] == "ALL" and line["Violations"] == 1]
-    assert revoked == [{"Violations": 1, "Revocations": 1, "Failures": 0, "InvalidEvents": 0}]
+    assert revoked == [
+        {"Violations": 1, "Revocations": 1, "Failures": 0, "InvalidEvents": 0, "SilentInvalidEvents": 0}
+    ]
     assert {line["account"] for line in emf} == {ACCOUNT}

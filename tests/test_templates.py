@@ -19,10 +19,10 @@ from chalicelib.trigger import SECURITY_GROUP_RULE_CHANGES
 from devtools.check_package import PackageProblem, check
 from tests.conftest import ROOT
 from tests.test_deployment import (
+    API_HANDLER,
     STAGES,
-    SWEEP_FUNCTION,
     actions_used_by_code,
-    function_files,
+    functions,
     lambda_files,
     switched_off,
 )
@@ -114,16 +114,15 @@ _SERVICE_ACTIONS = {
 def test_each_function_is_granted_what_its_code_calls_and_no_wildcard(
     packaged: dict[str, Path], stage: str
 ) -> None:
+    from chalice.utils import to_cfn_resource_name
+
     template = _template(packaged, stage)
-    off = switched_off(stage)  # outputs the stage leaves off are not granted
+    code = {  # each function's own code (tests/test_deployment.py): the API function only reads
+        "APIHandler" if name == API_HANDLER else to_cfn_resource_name(name): files
+        for name, files in functions().items()
+    }
     for name, function in _of_type(template, FUNCTION).items():
-        # the scheduled sweep has a role of its own (tests/test_deployment.py: SWEEP_FUNCTION)
-        files = (
-            function_files(SWEEP_FUNCTION)
-            if name == "SweepSecurityGroups"
-            else lambda_files(skip_functions=(SWEEP_FUNCTION,))
-        )
-        used = actions_used_by_code(files) - off
+        used = actions_used_by_code(code[name]) - switched_off(stage)  # outputs the stage leaves off
         role = function["Properties"]["Role"]["Fn::GetAtt"][0]
         statements = _statements(template, role)
         granted = {a for s in statements for a in _actions(s)}
@@ -428,7 +427,6 @@ def test_the_remediation_role_trusts_only_the_central_roles_and_does_only_what_s
     statements = props["Policies"][0]["PolicyDocument"]["Statement"]
     granted = {a for s in statements for a in _actions(s)}
     sweep = set((ROOT / "chalicelib" / "sweep").rglob("*.py"))
-    from tests.test_deployment import lambda_files
 
     in_member_accounts = {a for a in actions_used_by_code(lambda_files() | sweep) if a.startswith("ec2:")}
     # a member imports its own Security Hub findings (the default product takes them from no one else);

@@ -8,7 +8,7 @@ outcomes (``already-absent``, ``failed``) per rule, so one bad rule never hides 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -157,6 +157,8 @@ def prefix_lists(
             try:
                 _prefix_list_entries[key] = _entries(client, listed)
             except (ClientError, BotoCoreError) as error:
+                if is_transient(error):  # a later attempt may read it: never decided as unknown
+                    raise AwsBusy(f"{listed.id}: {error_text(error)}") from error
                 found[listed.id] = error_text(error)
                 continue
         found[listed.id] = dataclasses.replace(listed, entries=_prefix_list_entries[key])
@@ -209,52 +211,26 @@ def rules_by_id(rule_ids: Iterable[str], region: str | None, role_arn: str | Non
     return found
 
 
-def revoke(
-    group_id: str,
-    direction: Direction,
-    rule_ids: list[str],
-    region: str | None,
-    role_arn: str | None = None,
-) -> dict[str, RevokeResult]:
-    """Revoke the rules in one call; on a per-rule error, retry them one by one to tell them apart."""
-    if not rule_ids:
-        return {}
-    try:
-        _revoke_call(group_id, direction, rule_ids, region, role_arn)
-        return dict.fromkeys(rule_ids, RevokeResult("revoked"))
-    except (ClientError, BotoCoreError) as error:
-        if len(rule_ids) == 1:
-            return {rule_ids[0]: _result_of(error)}
-        if error_code(error) not in _GONE or is_transient(error):
-            return dict.fromkeys(rule_ids, _result_of(error))
-    results: dict[str, RevokeResult] = {}
-    for rule_id in rule_ids:
-        try:
-            _revoke_call(group_id, direction, [rule_id], region, role_arn)
-            results[rule_id] = RevokeResult("revoked")
-        except (ClientError, BotoCoreError) as error:
-            results[rule_id] = _result_of(error)
-    return results
+@dataclass(frozen=True)
+class ReadOnlyAws:
+    """EC2 in one region, as the function itself or (``role_arn``) as a member account's role, for
+    reading only: the HTTP replay route's function has a policy without revoke and this port never
+    tries (adapters/revoke.py has the guard's, which may)."""
 
+    region: str | None
+    role_arn: str | None = None
 
-def _result_of(error: Exception) -> RevokeResult:
-    if error_code(error) in _GONE:
-        return RevokeResult("already-absent")
-    return RevokeResult("failed", error_text(error), retryable=is_transient(error))
+    def groups(self, group_ids: Iterable[str]) -> dict[str, GroupInfo]:
+        return groups(group_ids, self.region, self.role_arn)
 
+    def prefix_lists(self, list_ids: Iterable[str]) -> dict[str, PrefixList | str]:
+        return prefix_lists(list_ids, self.region, self.role_arn)
 
-def _revoke_call(
-    group_id: str, direction: Direction, rule_ids: list[str], region: str | None, role_arn: str | None
-) -> None:
-    client = clients.ec2(region, role_arn)
-    if direction == "egress":
-        response: Mapping[str, Any] = client.revoke_security_group_egress(
-            GroupId=group_id, SecurityGroupRuleIds=rule_ids
-        )
-    else:
-        response = client.revoke_security_group_ingress(GroupId=group_id, SecurityGroupRuleIds=rule_ids)
-    if response.get("Return") is False:
-        raise ClientError(
-            {"Error": {"Code": "RevokeReturnedFalse", "Message": "AWS answered Return=false"}},
-            "RevokeSecurityGroupIngress" if direction == "ingress" else "RevokeSecurityGroupEgress",
-        )
+    def rules_by_id(self, rule_ids: Iterable[str]) -> dict[str, Rule]:
+        return rules_by_id(rule_ids, self.region, self.role_arn)
+
+    def rules_of_group(self, group_id: str) -> list[Rule]:
+        return rules_of_group(group_id, self.region, self.role_arn)
+
+    def revoke(self, group_id: str, direction: Direction, rule_ids: list[str]) -> dict[str, RevokeResult]:
+        raise AwsUnavailable("this function only reads: revoking is for the guard and `sgguard replay`")

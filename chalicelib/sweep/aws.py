@@ -13,7 +13,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from chalicelib.adapters import clients, ec2
+from chalicelib.adapters import clients, ec2, revoke
 from chalicelib.adapters.ec2 import RevokeResult
 from chalicelib.rules import Direction, PrefixList
 from chalicelib.sweep.shell import RULES_PER_PAGE
@@ -49,7 +49,7 @@ class LiveSweepAws:
             yield from page.get("NetworkInterfaces", [])
 
     def revoke(self, group_id: str, direction: Direction, rule_ids: list[str]) -> dict[str, RevokeResult]:
-        return ec2.revoke(group_id, direction, rule_ids, self.region)
+        return revoke.revoke(group_id, direction, rule_ids, self.region)
 
 
 def _read(pages: Iterable[Any]) -> Iterator[Any]:
