@@ -530,15 +530,13 @@ def _items(value: Any, where: str) -> tuple[list[Any], list[str]]:
         return list(value["items"]), []
     if isinstance(value, Mapping) and value.get("items") is None:
         return [], []
-    return [], [f"{where}: expected {{'items': [...]}}, got {_kind(value)}"]
+    found = kind(value) if not isinstance(value, Mapping) else "an object without a list of items"
+    return [], [f"{where}: expected an object, found {found}"]
 
 
-def _kind(value: Any) -> str:
-    return type(value).__name__ if not isinstance(value, Mapping) else "an object without a list of items"
-
-
-_RULE_ID = re.compile(r"sgr-[0-9a-z]{1,32}")
-_GROUP_ID = re.compile(r"sg-[0-9a-z]{1,32}")
+_RULE_ID = re.compile(r"sgr-\S{1,60}")
+_GROUP_ID = re.compile(r"sg-\S{1,61}")
+"""What can be a rule's or a group's id: the prefix, bounded; AWS refuses a malformed one itself."""
 
 
 def _text_id(value: Any, key: str, pattern: re.Pattern[str]) -> str | None:
@@ -695,7 +693,7 @@ def _request_rules(
 ) -> tuple[list[Rule], list[UnreadRule], list[str], str | None]:
     where = f"{prefix}requestParameters"
     if not isinstance(request, Mapping):
-        return [], [], [f"{where}: expected an object, got {type(request).__name__}"], None
+        return [], [], [f"{where}: expected an object, found {kind(request)}"], None
     errors: list[str] = []
     named = request.get("groupId")
     if named is not None and _text_id(request, "groupId", _GROUP_ID) is None:
@@ -773,11 +771,10 @@ def _authorize_change(record: AuthorizeRecord, prefix: str) -> RuleChange:
 def _modify_change(record: ModifyRecord, prefix: str) -> RuleChange:
     where = f"{prefix}requestParameters.ModifySecurityGroupRulesRequest"
     if not isinstance(record.request, Mapping):
-        got = type(record.request).__name__
-        raise InvalidEvent([f"{prefix}requestParameters: expected an object, got {got}"])
+        raise InvalidEvent([f"{prefix}requestParameters: expected an object, found {kind(record.request)}"])
     request = record.request.get("ModifySecurityGroupRulesRequest")
     if not isinstance(request, Mapping):
-        raise InvalidEvent([f"{where}: expected an object, got {type(request).__name__}"])
+        raise InvalidEvent([f"{where}: expected an object, found {kind(request)}"])
     group_id = _text_id(request, "GroupId", _GROUP_ID)
     if group_id is None:
         raise InvalidEvent([f"{where}.GroupId: {_shown(request.get('GroupId'))} is not a security group id"])

@@ -405,7 +405,7 @@ def headline_action(decision: Decision) -> str:
 
 
 def _attribute(value: str | None) -> str:
-    return plain(value, ATTRIBUTE_VALUE_LIMIT) or ""
+    return plain(valid_unicode(value) if value else value, ATTRIBUTE_VALUE_LIMIT) or ""
 
 
 def message_attributes(decision: Decision) -> tuple[dict[str, str], dict[str, list[str]]]:

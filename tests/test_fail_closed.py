@@ -436,9 +436,9 @@ def _record_clients(monkeypatch: pytest.MonkeyPatch) -> None:
     _built_clients.clear()
     real = clients._client.__wrapped__  # type: ignore[attr-defined]
 
-    def recording(service: str, region: str | None) -> Any:
+    def recording(service: str, region: str | None, *more: Any) -> Any:
         _built_clients.append((service, region))
-        return real(service, region)
+        return real(service, region, *more)
 
     import functools
 
