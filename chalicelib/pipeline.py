@@ -367,6 +367,9 @@ def judge(
     except InvalidEvent as error:
         return invalid(raw, error.errors, mode, baseline.name)  # it names no group: nothing to look at
 
+    if aws is None and not _region_known(change.region):
+        errors = [f"{prefix_of(raw)}awsRegion: {change.region!r} is not a region AWS has (or botocore knows)"]
+        return _unparsed(raw, errors, baseline, mode, aws, connect, clock, own, member_role, region_ok=False)
     if aws is None:
         if own is None:  # the command line: the operator's identity tells which account is "own"
             from chalicelib.adapters import sts
@@ -474,6 +477,7 @@ def _unparsed(
     now: datetime,
     own: OwnIdentity | None = None,
     member_role: str | None = None,
+    region_ok: bool = True,
 ) -> Decision:
     """An event that cannot be parsed is invalid. When it claims to be a rule change and names its
     group, people are told (ACTION NEEDED) and shown the group's rules that break the baseline now;
@@ -482,7 +486,7 @@ def _unparsed(
     if group_id is None:
         return invalid(raw, errors, mode, baseline.name)
     event_id = _text(raw, "eventID")
-    if region is None:
+    if region is None or not region_ok or (aws is None and not _region_known(region)):
         words = _cannot_tell(event_id, group_id, errors, "its region is not a region name", [])
         return invalid(raw, errors, mode, baseline.name, group_id, Unread(errors, [words]))
     if aws is None:
@@ -500,6 +504,12 @@ def _unparsed(
     breaking = _breaking_now(rules_now, (), baseline, facts)
     words = _cannot_tell(event_id, group_id, errors, None, breaking)
     return invalid(raw, errors, mode, baseline.name, group_id, Unread(errors, [words], breaking))
+
+
+def _region_known(region: str) -> bool:
+    from chalicelib.adapters.clients import known_regions
+
+    return region in known_regions()
 
 
 def _text(raw: object, key: str) -> str | None:

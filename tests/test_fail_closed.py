@@ -408,7 +408,9 @@ def test_a_rule_modified_before_sgguard_acts_is_described_as_revoked(world: Worl
 # --- 6. only real regions --------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("region", ["", "not a region", "eu-west-1\n", "x" * 300, "../../etc", "EU-WEST-1"])
+@pytest.mark.parametrize(
+    "region", ["", "not a region", "eu-west-1\n", "x" * 300, "../../etc", "EU-WEST-1", "us-east-99"]
+)
 def test_a_bogus_region_is_invalid_and_no_client_is_built(world: World, region: str) -> None:
     group = world.group("web")
     event, created = authorize_and_record(world.ec2, group, [ALL_TRAFFIC_WORLD])

@@ -46,6 +46,20 @@ def _client(service: str, region: str | None, role_arn: str | None = None) -> An
     return session.client(service, region_name=region, config=config)
 
 
+@cache
+def known_regions() -> frozenset[str]:
+    """Every region botocore knows EC2 in, across partitions: a client is only ever built for one of
+    them (a region name AWS has not opened is refused before any call; upgrading botocore adds new ones)."""
+    import boto3
+
+    session: Any = boto3.session.Session()
+    return frozenset(
+        region
+        for partition in session.get_available_partitions()
+        for region in session.get_available_regions("ec2", partition)
+    )
+
+
 def _region(region: str | None) -> str | None:
     return region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
 

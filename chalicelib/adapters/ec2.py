@@ -109,10 +109,16 @@ def error_code(error: Exception) -> str:
     return ""
 
 
+def sendable(value: str) -> bool:
+    """An id AWS could have: one that can be sent at all (an event's text may hold unpaired
+    surrogates, which no request can carry). Others are answered as AWS would: not found."""
+    return value.isprintable() and not any("\ud800" <= c <= "\udfff" for c in value)
+
+
 def groups(group_ids: Iterable[str], region: str | None, role_arn: str | None = None) -> dict[str, GroupInfo]:
     """Name and VPC of the given groups (one DescribeSecurityGroups answers both), cached for the
     life of the container: neither ever changes. Groups that no longer exist are absent."""
-    wanted = sorted({g for g in group_ids if g not in _groups})
+    wanted = sorted({g for g in group_ids if g not in _groups and sendable(g)})
     if wanted:
         try:
             response = clients.ec2(region, role_arn).describe_security_groups(
@@ -134,11 +140,11 @@ def prefix_lists(
     same id; the entries are cached per (list, version) and never asked for AWS-managed lists, whose
     networks are AWS's own.
     """
-    wanted = sorted(set(list_ids))
+    wanted = sorted(i for i in set(list_ids) if sendable(i))
     client = clients.ec2(region, role_arn)
     try:
         pages = client.get_paginator("describe_managed_prefix_lists").paginate(PrefixListIds=wanted)
-        described = [item for page in pages for item in page.get("PrefixLists", [])]
+        described = [item for page in pages for item in page.get("PrefixLists", [])] if wanted else []
     except (ClientError, BotoCoreError) as error:
         raise _read_error(error) from error
     found: dict[str, PrefixList | str] = {}
@@ -162,7 +168,7 @@ def prefix_lists(
                 found[listed.id] = error_text(error)
                 continue
         found[listed.id] = dataclasses.replace(listed, entries=_prefix_list_entries[key])
-    for list_id in wanted:
+    for list_id in set(list_ids):
         found.setdefault(list_id, f"{list_id} was not found")
     return found
 
@@ -195,12 +201,14 @@ def _describe(region: str | None, role_arn: str | None, **kwargs: Any) -> Iterat
 
 def rules_of_group(group_id: str, region: str | None, role_arn: str | None = None) -> list[Rule]:
     """Every current rule of a group, ingress and egress."""
+    if not sendable(group_id):
+        return []
     return list(_describe(region, role_arn, Filters=[{"Name": "group-id", "Values": [group_id]}]))
 
 
 def rules_by_id(rule_ids: Iterable[str], region: str | None, role_arn: str | None = None) -> dict[str, Rule]:
     """The current state of the given rules; ids that no longer exist are absent from the answer."""
-    ids = sorted(set(rule_ids))
+    ids = sorted(i for i in set(rule_ids) if sendable(i))
     found: dict[str, Rule] = {}
     for start in range(0, len(ids), _DESCRIBE_BATCH):
         batch = ids[start : start + _DESCRIBE_BATCH]

@@ -15,7 +15,15 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.adapters import clients
-from chalicelib.adapters.ec2 import _GONE, ReadOnlyAws, RevokeResult, error_code, error_text, is_transient
+from chalicelib.adapters.ec2 import (
+    _GONE,
+    ReadOnlyAws,
+    RevokeResult,
+    error_code,
+    error_text,
+    is_transient,
+    sendable,
+)
 from chalicelib.rules import Direction
 
 
@@ -34,7 +42,18 @@ def revoke(
     region: str | None,
     role_arn: str | None = None,
 ) -> dict[str, RevokeResult]:
-    """Revoke the rules in one call; on a per-rule error, retry them one by one to tell them apart."""
+    """Revoke the rules in one call; on a per-rule error, retry them one by one to tell them apart. An
+    id no request could carry (an event's unpaired surrogate) cannot exist: already absent."""
+    unsendable = {r: RevokeResult("already-absent") for r in rule_ids if not sendable(r)}
+    return {
+        **unsendable,
+        **_revoke([r for r in rule_ids if r not in unsendable], group_id, direction, region, role_arn),
+    }
+
+
+def _revoke(
+    rule_ids: list[str], group_id: str, direction: Direction, region: str | None, role_arn: str | None
+) -> dict[str, RevokeResult]:
     if not rule_ids:
         return {}
     try:
