@@ -3,7 +3,7 @@
 #   make test   lint + types + tests
 # Deploying (README "Deploying"):
 #   make package STAGE=prod                 build/prod/: the merged CloudFormation template + the checked zip
-#   make deploy  STAGE=prod BUCKET=my-artifacts [EMAIL=team@example.com] [KMS_KEY=arn] [TRAIL=true] [STACK=name]
+#   make deploy  STAGE=prod BUCKET=my-artifacts [EMAIL=team@example.com] [KMS_KEY=arn] [TRAIL=true] [ORGANIZATION=o-...] [STACK=name]
 # Both create .venv and install what they need first.
 
 PYTHON ?= python3
@@ -16,6 +16,7 @@ STACK ?= sgguard-$(STAGE)
 EMAIL ?=
 KMS_KEY ?=
 TRAIL ?= false
+ORGANIZATION ?=
 BUCKET ?=
 PACKAGED ?= build/$(STAGE)
 AWS ?= $(VENV)/bin/aws
@@ -62,7 +63,8 @@ deploy: deploy-arguments package
 	  --s3-prefix $(STACK) --output-template-file $(PACKAGED)/packaged.yaml
 	$(AWS) cloudformation deploy --template-file $(PACKAGED)/packaged.yaml --stack-name $(STACK) \
 	  --capabilities CAPABILITY_IAM --no-fail-on-empty-changeset \
-	  --parameter-overrides NotificationEmail=$(EMAIL) NotificationKmsKeyArn=$(KMS_KEY) CreateTrail=$(TRAIL)
+	  --parameter-overrides NotificationEmail=$(EMAIL) NotificationKmsKeyArn=$(KMS_KEY) CreateTrail=$(TRAIL) \
+	    OrganizationId=$(ORGANIZATION)
 
 clean:
 	rm -rf $(VENV) build .pytest_cache .mypy_cache .ruff_cache .hypothesis

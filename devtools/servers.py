@@ -118,6 +118,20 @@ def _wait_until_answering(server: Server, path: str, deadline: float) -> None:
     raise ServerFailed(f"{server.name} did not answer within the time limit:\n{server.log_tail()}")
 
 
+def _start_moto(logs: Path, started: list[Server], deadline: float) -> Server:
+    port = free_port()
+    moto = _start(
+        "moto",
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        fake_aws_environ(),
+        f"http://127.0.0.1:{port}",
+        logs,
+        started,
+    )
+    _wait_until_answering(moto, "/moto-api/", deadline)
+    return moto
+
+
 @contextlib.contextmanager
 def moto_server(timeout: float = 60.0) -> Iterator[Server]:
     """A moto server alone on loopback (every account it is asked for: credentials from an
@@ -125,17 +139,7 @@ def moto_server(timeout: float = 60.0) -> Iterator[Server]:
     servers: list[Server] = []
     with tempfile.TemporaryDirectory(prefix="sgguard-moto-") as logs:
         try:
-            port = free_port()
-            moto = _start(
-                "moto",
-                [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                fake_aws_environ(),
-                f"http://127.0.0.1:{port}",
-                Path(logs),
-                servers,
-            )
-            _wait_until_answering(moto, "/moto-api/", time.monotonic() + timeout)
-            yield moto
+            yield _start_moto(Path(logs), servers, time.monotonic() + timeout)
         finally:
             for server in servers:
                 server.stop()
@@ -148,16 +152,7 @@ def local_aws_and_sgguard(stage: str = "dev", timeout: float = 60.0) -> Iterator
     with tempfile.TemporaryDirectory(prefix="sgguard-servers-") as logs:
         try:
             deadline = time.monotonic() + timeout
-            moto_port = free_port()
-            moto = _start(
-                "moto",
-                [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(moto_port)],
-                fake_aws_environ(),
-                f"http://127.0.0.1:{moto_port}",
-                Path(logs),
-                servers,
-            )
-            _wait_until_answering(moto, "/moto-api/", deadline)
+            moto = _start_moto(Path(logs), servers, deadline)
             api_port = free_port()
             chalice = str(Path(sys.executable).parent / "chalice")
             where = ["--host", "127.0.0.1", "--port", str(api_port)]

@@ -364,7 +364,8 @@ def test_make_deploy_packages_then_deploys_with_the_parameters(tmp_path: Path) -
     assert deploy == (
         f"cloudformation deploy --template-file {build}/packaged.yaml --stack-name sgguard-prod "
         "--capabilities CAPABILITY_IAM --no-fail-on-empty-changeset "
-        "--parameter-overrides NotificationEmail=team@example.com NotificationKmsKeyArn= CreateTrail=false"
+        "--parameter-overrides NotificationEmail=team@example.com NotificationKmsKeyArn= CreateTrail=false "
+        "OrganizationId="
     )
     check(build)
 
