@@ -6,6 +6,7 @@ from chalice.app import Chalice, IAMAuthorizer, Response
 
 from chalicelib import http_api
 from chalicelib.handler import handle_event
+from chalicelib.org import scope as org_scope
 from chalicelib.sweep.settings import schedule as sweep_schedule
 from chalicelib.trigger import SECURITY_GROUP_RULE_CHANGES
 
@@ -23,10 +24,27 @@ if _sweep_schedule is not None:
 
     @app.schedule(_sweep_schedule, name="sweep_security_groups")
     def sweep_security_groups(event):  # type: ignore[no-untyped-def]
-        """Every rule of this account and region, judged against the baseline (SWEEP_MODE decides)."""
-        from chalicelib.sweep.scheduled import sweep_now  # deferred: the event function never pays for it
+        """Every rule of this account and region, judged against the baseline (SWEEP_MODE decides); with
+        SWEEP_SCOPE=organization, one unit per account and region of the organization sent to the queue."""
+        from chalicelib.org.fanout import scheduled  # deferred: the event function never pays for it
 
-        return sweep_now(event.context)
+        return scheduled(event.context)
+
+
+_units_queue = org_scope.units_queue()  # read when Chalice loads the app for a stage; None: no consumer
+if _units_queue is not None:
+
+    @app.on_sqs_message(
+        queue=_units_queue,
+        batch_size=1,
+        name="sweep_organization_unit",
+        maximum_concurrency=org_scope.concurrency(),
+    )
+    def sweep_organization_unit(event):  # type: ignore[no-untyped-def]
+        """One account and region of the organization's sweep, in that account (through its member role)."""
+        from chalicelib.org.unit_sweep import consume
+
+        return consume(event.to_dict(), event.context)
 
 
 def _respond(answer: http_api.Answer) -> Response:

@@ -109,10 +109,29 @@ def _state(moto: Server) -> dict[str, Any]:
             if k in ("MaximumRetryAttempts", "MaximumEventAgeInSeconds", "DestinationConfig")
         },
         "topics": sorted(t["TopicArn"] for t in sns.list_topics()["Topics"]),
+        "units": _units_queue(sqs, lambda_),
         "alarms": sorted(
             (a["AlarmName"], a["MetricName"], tuple(a["AlarmActions"]))
             for a in cloudwatch.describe_alarms()["MetricAlarms"]
         ),
+    }
+
+
+def _units_queue(sqs: Any, lambda_: Any) -> dict[str, Any]:
+    """The organization sweep's queue, its dead-letter queue and the consumer's event source mapping."""
+    url = sqs.get_queue_url(QueueName=f"sgguard-sweep-units-{STAGE}")["QueueUrl"]
+    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    consumer = f":function:sgguard-{STAGE}-sweep_organization_unit"
+    mappings = lambda_.list_event_source_mappings()  # moto filters by name poorly: filter here
+    return {
+        "arn": attributes["QueueArn"],
+        "visibility": attributes["VisibilityTimeout"],
+        "redrive": json.loads(attributes["RedrivePolicy"]),
+        "mappings": [
+            (m["EventSourceArn"], m["BatchSize"])
+            for m in mappings["EventSourceMappings"]
+            if m["FunctionArn"].endswith(consumer)
+        ],
     }
 
 
@@ -160,6 +179,12 @@ def test_bootstrap_then_chalice_deploy_makes_everything_and_a_second_run_changes
         f"{FUNCTION}-errors",
         f"{FUNCTION}-throttles",
     }
+
+    units = state["units"]
+    assert units["mappings"] == [(units["arn"], 1)]  # one unit per invocation
+    assert units["visibility"] == str(6 * 900)
+    assert units["redrive"]["maxReceiveCount"] == 3
+    assert units["redrive"]["deadLetterTargetArn"].endswith(f":sgguard-sweep-units-{STAGE}-dead")
 
     again = _bootstrap(project, moto)
     assert again["complete"]

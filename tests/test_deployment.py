@@ -24,7 +24,11 @@ SERVICES = {
     "s3": "s3",
     "events": "events",
     "securityhub": "securityhub",
+    "sqs": "sqs",
+    "organizations": "organizations",
 }
+IAM_ACTIONS = {"sqs:SendMessageBatch": "sqs:SendMessage"}
+"""Operations IAM authorises under another action's name."""
 
 
 def _api_names() -> dict[str, str]:
@@ -34,7 +38,8 @@ def _api_names() -> dict[str, str]:
     for service, prefix in SERVICES.items():
         client = session.client(service)
         for method, operation in client.meta.method_to_api_mapping.items():
-            names.setdefault(method, f"{prefix}:{operation}")
+            action = f"{prefix}:{operation}"
+            names.setdefault(method, IAM_ACTIONS.get(action, action))
     return names
 
 
@@ -62,6 +67,10 @@ def _module_path(name: str) -> Path | None:
 
 SWEEP_FUNCTION = "sweep_security_groups"
 """The scheduled sweep has its own role and policy (stages.<stage>.lambda_functions in config.json)."""
+UNIT_FUNCTION = "sweep_organization_unit"
+"""The organization sweep's consumer, too."""
+ESM_ACTIONS = {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"}
+"""What Lambda's event source mapping does with the consumer's role (not its code)."""
 
 
 LOCAL_ONLY = "# local-only"
@@ -241,7 +250,31 @@ def test_functions_are_found_with_their_own_code() -> None:
 def test_policy_grants_exactly_the_calls_the_code_makes(stage: str, function: str) -> None:
     """Each function's policy against its own code, less the outputs the stage leaves off."""
     granted = _granted(_policy(stage, function))
+    if function == UNIT_FUNCTION:
+        granted -= ESM_ACTIONS  # Lambda reads the queue with the function's role
     assert granted == actions_used_by_code(functions()[function]) - switched_off(stage)
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_the_organization_sweep_grants_what_its_two_functions_need_on_its_queue(stage: str) -> None:
+    config = CONFIG["stages"][stage]
+    queue = config["environment_variables"]["SWEEP_UNITS_QUEUE"]
+    assert queue == f"sgguard-sweep-units-{stage}"
+    unit = config["lambda_functions"][UNIT_FUNCTION]
+    statements = {a: s for s in _policy(stage, UNIT_FUNCTION)["Statement"] for a in s["Action"]}
+    for action in ESM_ACTIONS:
+        assert statements[action]["Resource"] == f"arn:aws:sqs:*:*:{queue}"
+    sends = {a: s for s in _policy(stage, SWEEP_FUNCTION)["Statement"] for a in s["Action"]}
+    assert sends["sqs:SendMessage"]["Resource"] == f"arn:aws:sqs:*:*:{queue}"
+    assert {"organizations:ListAccounts", "sqs:SendMessage"} <= actions_used_by_code(
+        functions()[SWEEP_FUNCTION]
+    )
+    # reserved concurrency at least the event source's maximum: Lambda never throttles the mapping, whose
+    # throttled receives would count towards the redrive policy and send healthy units to the DLQ
+    from chalicelib.org.scope import DEFAULT_CONCURRENCY
+
+    assert unit["reserved_concurrency"] >= DEFAULT_CONCURRENCY
+    assert unit["lambda_timeout"] >= 300
 
 
 @pytest.mark.parametrize("stage", STAGES)

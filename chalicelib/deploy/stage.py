@@ -41,6 +41,10 @@ class Stage:
     lambda_timeout: int
 
 
+def _timeout(config: Any, stage: str, function: str) -> int:
+    return int(config.scope(stage, function).lambda_timeout or 60)
+
+
 def load_stage(project_dir: Path, stage: str) -> Stage:
     try:
         from chalice.app import CloudWatchEventConfig, ScheduledEventConfig, SQSEventConfig
@@ -53,7 +57,7 @@ def load_stage(project_dir: Path, stage: str) -> Stage:
         raise StageError(
             f"{project_dir} is not a Chalice project (no .chalice/config.json); use --project-dir"
         )
-    factory = CLIFactory(str(project_dir))
+    factory = CLIFactory(str(project_dir), environ=os.environ)  # the app reads its settings from here
     on_disk: dict[str, Any] = factory.load_project_config()
     if stage not in on_disk.get("stages", {}):
         known = ", ".join(sorted(on_disk.get("stages", {}))) or "none"
@@ -74,7 +78,8 @@ def load_stage(project_dir: Path, stage: str) -> Stage:
     )
     timeout = int(config.lambda_timeout or 60)
     queues = tuple(
-        UnitQueue(source.queue, f"{prefix}-{source.name}", 6 * timeout)  # AWS's advice for a mapping
+        # six times the reading function's timeout: AWS's advice for an event source mapping
+        UnitQueue(source.queue, f"{prefix}-{source.name}", 6 * _timeout(config, stage, source.name))
         for source in app.event_sources
         if isinstance(source, SQSEventConfig) and source.queue
     )

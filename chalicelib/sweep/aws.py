@@ -22,14 +22,16 @@ from chalicelib.sweep.shell import RULES_PER_PAGE
 @dataclass(frozen=True)
 class LiveSweepAws:
     region: str | None = None
+    role_arn: str | None = None
+    """A member account's remediation role (the organization's sweep); None: the function's own account."""
 
     def security_groups(self) -> Iterator[Mapping[str, Any]]:
-        paginator = clients.ec2(self.region).get_paginator("describe_security_groups")
+        paginator = clients.ec2(self.region, self.role_arn).get_paginator("describe_security_groups")
         for page in _read(paginator.paginate(PaginationConfig={"PageSize": 1000})):
             yield from page.get("SecurityGroups", [])
 
     def rule_pages(self, group_ids: Sequence[str]) -> Iterator[Sequence[Mapping[str, Any]]]:
-        paginator = clients.ec2(self.region).get_paginator("describe_security_group_rules")
+        paginator = clients.ec2(self.region, self.role_arn).get_paginator("describe_security_group_rules")
         pages = paginator.paginate(
             Filters=[{"Name": "group-id", "Values": list(group_ids)}],
             PaginationConfig={"PageSize": RULES_PER_PAGE},
@@ -38,10 +40,10 @@ class LiveSweepAws:
             yield page.get("SecurityGroupRules", [])
 
     def prefix_lists(self, list_ids: Iterable[str]) -> dict[str, PrefixList | str]:
-        return ec2.prefix_lists(list_ids, self.region)
+        return ec2.prefix_lists(list_ids, self.region, self.role_arn)
 
     def network_interfaces(self, group_ids: Sequence[str]) -> Iterator[Mapping[str, Any]]:
-        paginator = clients.ec2(self.region).get_paginator("describe_network_interfaces")
+        paginator = clients.ec2(self.region, self.role_arn).get_paginator("describe_network_interfaces")
         pages = paginator.paginate(
             Filters=[{"Name": "group-id", "Values": list(group_ids)}], PaginationConfig={"PageSize": 1000}
         )
@@ -49,7 +51,7 @@ class LiveSweepAws:
             yield from page.get("NetworkInterfaces", [])
 
     def revoke(self, group_id: str, direction: Direction, rule_ids: list[str]) -> dict[str, RevokeResult]:
-        return revoke.revoke(group_id, direction, rule_ids, self.region)
+        return revoke.revoke(group_id, direction, rule_ids, self.region, self.role_arn)
 
 
 def _read(pages: Iterable[Any]) -> Iterator[Any]:
