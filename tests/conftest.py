@@ -26,6 +26,9 @@ os.environ.update(
         "AWS_DEFAULT_REGION": REGION,
         "AWS_REGION": REGION,
         "MOTO_ACCOUNT_ID": ACCOUNT,
+        # app.py declares the organization sweep's consumer only where the stage names its queue (Chalice
+        # applies the stage's variables before loading it); the tests load app.py once, without a stage
+        "SWEEP_UNITS_QUEUE": "sgguard-sweep-units-prod",
     }
 )
 for leaked in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):

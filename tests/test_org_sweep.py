@@ -86,18 +86,18 @@ def _as_lambda_gets_it(message: dict[str, Any]) -> dict[str, Any]:
 
 
 def _invoke(name: str, event: dict[str, Any]) -> Any:
-    """As Lambda calls the function, with the prod stage's settings. The consumer exists only where the
-    stage names its queue, which Chalice applies when it loads the app for a stage (test_templates checks
-    its event source); this process imported app.py without a stage, so it is called as its handler is."""
+    """As Lambda calls the function, with the prod stage's settings. The consumer is called as its
+    handler is, with the stage's variables where the test has not set its own (SWEEP_MODE=enforce), and
+    no deadline: Chalice's test context gives a unit no time (test_templates checks its event source)."""
     from app import app
 
-    with Client(app, stage_name="prod") as client:
-        if name in app.handler_map:
-            return client.lambda_.invoke(name, event).payload
+    if name == "sweep_organization_unit":
         from chalicelib.org.unit_sweep import consume
 
         with _stage_environment("prod"):
             return consume(event, None)
+    with Client(app, stage_name="prod") as client:
+        return client.lambda_.invoke(name, event).payload
 
 
 @contextlib.contextmanager

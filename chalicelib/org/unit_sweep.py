@@ -89,7 +89,7 @@ def sweep_unit(
 ) -> UnitResult:
     """One account and region, through the member role (or as itself in its own account)."""
     from chalicelib.adapters import sts
-    from chalicelib.sweep.scheduled import finding_logger, log_report
+    from chalicelib.sweep.lines import finding_logger, log_report
     from chalicelib.sweep.settings import SweepSettings
     from chalicelib.sweep.shell import sweep_region
 

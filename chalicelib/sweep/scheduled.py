@@ -11,13 +11,11 @@ or written never stops the sweep: it runs as a first sweep, and the message says
 
 from __future__ import annotations
 
-import json
 import os
-import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol, TextIO
+from typing import Any, Protocol
 
 from chalicelib import audit
 from chalicelib.baseline import Baseline, BaselineError, load_baseline
@@ -25,7 +23,8 @@ from chalicelib.outputs.after_sweep import after_sweep
 from chalicelib.settings import ConfigError, Settings
 from chalicelib.sweep import summary
 from chalicelib.sweep.engine import merge_parts
-from chalicelib.sweep.report import Previous, SweepFinding, SweepReport
+from chalicelib.sweep.lines import finding_logger, log_report
+from chalicelib.sweep.report import Previous, SweepReport
 from chalicelib.sweep.settings import SweepSettings
 from chalicelib.sweep.shell import SweepPort, new_sweep_id, sweep_region
 from chalicelib.sweep.state import (
@@ -60,36 +59,6 @@ def _store(settings: Settings) -> StateStore:
     if settings.idempotency_table is None:
         return memory_store()
     return DynamoStateStore(settings.idempotency_table)
-
-
-def finding_logger(
-    sweep_id: str, account: str | None, region: str | None, stream: TextIO | None = None
-) -> Callable[[SweepFinding], None]:
-    """The audit line of each violating rule, written as it is judged (and revoked): every rule is
-    in the log in full, whatever the report and the message keep."""
-    head = {"sweep_id": sweep_id, "account": account, "region": region}
-
-    def log(finding: SweepFinding) -> None:
-        out = stream or sys.stdout
-        record = {"sgguard": "sweep-finding", **head, **finding.model_dump(mode="json")}
-        out.write(json.dumps(record, separators=(",", ":")) + "\n")
-
-    return log
-
-
-def log_report(report: SweepReport, stream: TextIO | None = None) -> None:
-    """The rest of the audit lines (the findings were logged as they were judged): one
-    ``sweep-group`` per group worth reporting (exposure, exempted, not judged) and one ``sweep``
-    line with the counts. CloudWatch caps a line at 256 KB: no line holds a list that grows with
-    the rules."""
-    out = stream or sys.stdout
-    head = {"sweep_id": report.sweep_id, "account": report.account, "region": report.region}
-    for group in report.groups:
-        described = group.model_dump(mode="json", exclude={"findings"})
-        out.write(json.dumps({"sgguard": "sweep-group", **head, **described}, separators=(",", ":")) + "\n")
-    counts = report.model_dump(mode="json", exclude={"groups"})
-    out.write(json.dumps({"sgguard": "sweep", **counts}, separators=(",", ":")) + "\n")
-    out.flush()
 
 
 def _resumable(state: SweepState, now: datetime) -> SweepReport | None:
