@@ -144,7 +144,11 @@ def _is_log_file(name: str) -> bool:
 
 def _directory(root: str) -> Iterator[Input | Unreadable | Nothing]:
     found = False
-    for directory, subdirs, files in os.walk(root):
+    unlisted: list[OSError] = []  # os.walk passes over a folder it cannot list unless told to say so
+    for directory, subdirs, files in os.walk(root, onerror=unlisted.append):
+        while unlisted:
+            error = unlisted.pop(0)
+            yield Unreadable(str(error.filename or directory), f"cannot be listed: {os_error_words(error)}")
         subdirs[:] = sorted(d for d in subdirs if d != DIGEST_DIR)
         for name in sorted(files):
             if not _is_log_file(name):
@@ -158,6 +162,8 @@ def _directory(root: str) -> Iterator[Input | Unreadable | Nothing]:
                 yield Input(path, info.st_size, partial(_open_binary, path))
             else:
                 yield Nothing(path, f"skipped: {_kind(info.st_mode)}, not a regular file", skipped=True)
+    for error in unlisted:
+        yield Unreadable(str(error.filename or root), f"cannot be listed: {os_error_words(error)}")
     if not found:
         yield Nothing(root, f"no log files in this directory ({', '.join('*' + s for s in LOG_SUFFIXES)})")
 

@@ -408,3 +408,27 @@ def test_any_bytes_are_events_or_one_error_never_a_crash(data: bytes, head: byte
 
     for item in sources._decode("f.json", io.BufferedReader(io.BytesIO(head + data))):  # type: ignore[arg-type]
         assert isinstance(item, sources.Event | sources.Unreadable)
+
+
+def test_a_folder_that_cannot_be_listed_is_an_error_for_that_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """os.walk passes over a folder it cannot list; the replay says so (in process: as root, which
+    the tests may run as, every folder can be listed)."""
+    from chalicelib import sources
+
+    write(tmp_path / "trail" / "a.json", LOG_FILE.read_text())
+    walk = os.walk
+
+    def refusing(top: str, onerror: Any = None, **kwargs: Any) -> Any:
+        error = PermissionError(13, "Permission denied")
+        error.filename = str(tmp_path / "trail" / "locked")
+        onerror(error)
+        return walk(top, onerror=onerror, **kwargs)
+
+    monkeypatch.setattr(sources.os, "walk", refusing)
+    found = list(sources.inputs([str(tmp_path / "trail")]))
+    assert found[0] == sources.Unreadable(
+        str(tmp_path / "trail" / "locked"), "cannot be listed: permission denied"
+    )
+    assert [i.name for i in found[1:] if isinstance(i, sources.Input)] == [str(tmp_path / "trail" / "a.json")]
