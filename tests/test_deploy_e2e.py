@@ -178,6 +178,7 @@ def test_bootstrap_then_chalice_deploy_makes_everything_and_a_second_run_changes
         f"sgguard-{STAGE}-failed-events",
         f"{FUNCTION}-errors",
         f"{FUNCTION}-throttles",
+        f"sgguard-sweep-units-{STAGE}-dead",  # the organization sweep's units that kept failing
     }
 
     units = state["units"]

@@ -19,13 +19,13 @@ from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 from chalicelib.deploy.stage import Stage
+from chalicelib.org.unit_sweep import UNIT_RECEIVES
 
 Action = Literal["created", "updated", "found", "pending", "would create", "would update"]
 
 FAILED_EVENT_RETENTION = 1_209_600  # 14 days, SQS's maximum: time to read, fix and replay
 DELIVERY_RETRIES = 2  # Lambda's asynchronous retries (the handler's DELIVERY_ATTEMPTS - 1)
 MAX_EVENT_AGE = 21_600
-UNIT_RECEIVES = 3  # a sweep unit that fails this many times goes to its dead-letter queue
 SEND_POLICY = "sgguard-send-failed-events"
 
 
@@ -322,6 +322,17 @@ def desired_alarms(prefix: str, topic: str, stage: Stage) -> dict[str, dict[str,
             **common,
         }
     }
+    for queue in stage.unit_queues:
+        alarms[f"{queue.name}-dead"] = {
+            "AlarmDescription": f"Units that failed {UNIT_RECEIVES} times wait in {queue.name}-dead: read "
+            f"{queue.function}'s log, fix the cause (often a member role), redrive them.",
+            "Namespace": "AWS/SQS",
+            "MetricName": "ApproximateNumberOfMessagesVisible",
+            "Dimensions": [{"Name": "QueueName", "Value": f"{queue.name}-dead"}],
+            "Statistic": "Maximum",
+            "Period": 300,
+            **common,
+        }
     for function in stage.asynchronous_functions:
         for metric in ("Errors", "Throttles"):
             alarms[f"{function}-{metric.lower()}"] = {
