@@ -247,3 +247,34 @@ def test_text_output_escapes_control_characters_from_the_dump(tmp_path: Path) ->
     assert "\u202e" not in result.stdout
     assert "web\\x1b[2J\\x0asg-fake" in result.stdout  # visible, on its own line, not a forged one
     assert not any(line.startswith("sg-fake") for line in result.stdout.splitlines())
+
+
+def test_progress_is_drawn_on_a_terminal_only(tmp_path: Path) -> None:
+    import pty
+
+    path = write(tmp_path / "rules.json", {"SecurityGroupRules": [rule(n) for n in range(3000)]})
+    leader, follower = pty.openpty()
+    try:
+        result = subprocess.run(
+            [SGGUARD, "audit", "--from", path],
+            stdout=subprocess.PIPE,
+            stderr=follower,
+            env=no_aws_env(),
+            timeout=60,
+        )
+        os.close(follower)
+        drawn = b""
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # the other side is closed: all read
+                break
+            if not chunk:
+                break
+            drawn += chunk
+    finally:
+        os.close(leader)
+    assert result.returncode == 1
+    assert b"rules judged (" in drawn  # the progress line, on the terminal's standard error
+    assert drawn.endswith(b"\r\x1b[K")  # and wiped before the report
+    assert b"rules judged (" not in result.stdout
