@@ -38,11 +38,15 @@ class RuleState:
     busy: bool = False
     """The error was throttling or AWS-side (AwsBusy): a later attempt may read the rules."""
 
-    def seed(self, rules: Iterable[Rule]) -> None:
+    def seed(self, rules: Iterable[Rule], absent_if_missing: Iterable[str] = ()) -> None:
+        """Remember what a read of a whole group returned. ``absent_if_missing``: ids of rules of that
+        same group, which that read would have returned were they there; one it did not return is gone,
+        so AWS is not asked about it a second time."""
         for rule in rules:
             if rule.rule_id:
                 self.known[rule.rule_id] = rule
                 self.asked.add(rule.rule_id)
+        self.asked.update(absent_if_missing)
 
     def read(self, rule_ids: Iterable[str]) -> dict[str, Rule]:
         """The current state of the given rules; ids that no longer exist are absent from the answer.

@@ -417,7 +417,9 @@ def _look(
             )
             note = [NotJudgedDoc(rule_id=None, controls=[], reason=reason, retryable=True)]
         return change, list(change.unread), [], str(error), note
-    state.seed(rules_now)
+    # the group's answer is the current state of every rule the event made in it (only in it: a rule
+    # naming another group is not covered by this read, and is asked for by id as usual)
+    state.seed(rules_now, [r.rule_id for r in change.rules if r.rule_id and r.group_id == change.group_id])
     known = {r.identity for r in change.rules}
     taken = {r.rule_id for r in change.rules if r.rule_id}
     found: list[Rule] = []
