@@ -9,7 +9,7 @@ or numbers. Unknown fields are ignored so that a new CloudTrail field never brea
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Annotated, Any, Generic, Literal, TypeVar
@@ -544,6 +544,45 @@ def _text_id(value: Any, key: str, pattern: re.Pattern[str]) -> str | None:
     return found if isinstance(found, str) and pattern.fullmatch(found) else None
 
 
+def _checked_rule(here: str, build: Callable[..., Rule], *args: Any) -> tuple[Rule | None, list[str]]:
+    """One rule built from a validated item, or why it cannot be: a value the canonical rule refuses,
+    or ports in the wrong order. Shared by AWS's rule set and the Modify request."""
+    try:
+        rule = build(*args)
+        order = _port_order_error(rule, here)
+    except ValueError as error:
+        return None, [f"{here}: {error}"]
+    return (None, [order]) if order else (rule, [])
+
+
+def _rule_of_item(item: RuleSetItem) -> Rule:
+    from_port, to_port = _ports(item.ip_protocol, item.from_port, item.to_port)
+    return Rule(
+        group_id=item.group_id,
+        direction="egress" if item.is_egress else "ingress",
+        protocol=item.ip_protocol,
+        from_port=from_port,
+        to_port=to_port,
+        source=item.source,
+        rule_id=item.rule_id,
+        rule_arn=item.rule_arn,
+        description=item.description,
+    )
+
+
+def _rule_of_update(group_id: str, update: RuleUpdate) -> Rule:
+    u = update.rule
+    return Rule(
+        group_id,
+        "ingress",
+        u.ip_protocol,
+        *_ports(u.ip_protocol, u.from_port, u.to_port),
+        source=u.source,
+        rule_id=update.rule_id,
+        description=u.description,
+    )
+
+
 def _rule_set_rules(
     items: list[Any], where: str
 ) -> tuple[list[Rule], list[UnreadRule], list[str], str | None]:
@@ -558,24 +597,7 @@ def _rule_set_rules(
         item, problems = _validate(RuleSetItem, raw, here)
         rule: Rule | None = None
         if item is not None:
-            try:
-                from_port, to_port = _ports(item.ip_protocol, item.from_port, item.to_port)
-                rule = Rule(
-                    group_id=item.group_id,
-                    direction="egress" if item.is_egress else "ingress",
-                    protocol=item.ip_protocol,
-                    from_port=from_port,
-                    to_port=to_port,
-                    source=item.source,
-                    rule_id=item.rule_id,
-                    rule_arn=item.rule_arn,
-                    description=item.description,
-                )
-                order = _port_order_error(rule, here)
-                if order:
-                    problems, rule = [order], None
-            except ValueError as error:
-                problems = [f"{here}: {error}"]
+            rule, problems = _checked_rule(here, _rule_of_item, item)
         if rule is not None:
             rules.append(rule)
             continue
@@ -790,22 +812,7 @@ def _modify_change(record: ModifyRecord, prefix: str) -> RuleChange:
         update, problems = _validate(RuleUpdate, raw, here)
         rule: Rule | None = None
         if update is not None:
-            try:
-                u = update.rule
-                rule = Rule(
-                    group_id,
-                    "ingress",
-                    u.ip_protocol,
-                    *_ports(u.ip_protocol, u.from_port, u.to_port),
-                    source=u.source,
-                    rule_id=update.rule_id,
-                    description=u.description,
-                )
-                order = _port_order_error(rule, here)
-                if order:
-                    problems, rule = [order], None
-            except ValueError as error:
-                problems = [f"{here}: {error}"]
+            rule, problems = _checked_rule(here, _rule_of_update, group_id, update)
         if rule is not None:
             rules.append(rule)
             continue
